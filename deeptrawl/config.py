@@ -1,0 +1,80 @@
+"""Typed, immutable configuration objects with module-level defaults.
+
+Everything that tunes behaviour is a frozen, keyword-only dataclass so it can be
+pickled into Beam DoFns, compared, and printed; no dicts of options are passed around.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+MiB = 1024 * 1024
+
+DEFAULT_MAX_BYTES = 256 * MiB
+DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: above every consumer camera, far below a bomb
+DEFAULT_MAX_DURATION_S = 4 * 3600.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Explicit limits, checked from headers before any full decode."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_duration_s: float = DEFAULT_MAX_DURATION_S
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Settings:
+    """Where S3 is. Credentials come from the standard AWS chain (env, profile, role)."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    #: Seconds to wait for a connection before the store is declared unreachable.
+    connect_timeout_s: float = 5.0
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerdictRule:
+    """The documented fusion rule (calibrated fusion replaces it later; see docs in verdict.py)."""
+
+    synthetic_threshold: float = 0.70
+    authentic_threshold: float = 0.35
+    #: Weight of each detector in the weighted mean; detectors not named weigh 1.0.
+    weights: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({"metadata": 1.0, "ela": 1.0})
+    )
+    version: str = "rule-v1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarehouseSettings:
+    """The Iceberg results table. Default: a SQLite catalog inside ``location``."""
+
+    location: str
+    catalog_uri: str | None = None  # default: sqlite:///<location>/catalog.db
+    catalog_name: str = "deeptrawl"
+    namespace: str = "deeptrawl"
+    table: str = "scan_results"
+    #: Extra pyiceberg catalog properties (s3.endpoint, credentials, ...).
+    properties: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanSettings:
+    """One scan run: what to read, where results go, and how to analyse."""
+
+    source: str
+    out: str
+    warehouse: WarehouseSettings
+    s3: S3Settings = field(default_factory=S3Settings)
+    limits: Limits = field(default_factory=Limits)
+    rule: VerdictRule = field(default_factory=VerdictRule)
+    detectors: tuple[str, ...] = ()  # empty: every registered detector
+    analyze_batch_size: int = 8
+    commit_batch_size: int = 200
+    incremental: bool = True

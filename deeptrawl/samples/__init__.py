@@ -1,0 +1,1 @@
+"""Sample media for tests and the demo archive, generated at run time."""

@@ -1,0 +1,160 @@
+"""Run a whole scan: preflight, manifest job, scan job, summary.
+
+The CLI's ``scan`` is a thin shell over :func:`run_scan`, so the same run can be started
+from Python (tests, ``jobs/`` entry points) with the same settings object.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+import pyarrow.compute as pc
+
+from deeptrawl import detectors as detector_registry
+from deeptrawl import progress, tracing
+from deeptrawl.config import ScanSettings
+from deeptrawl.storage import open_store
+from deeptrawl.warehouse import IcebergSink, count_by
+
+
+@dataclass
+class ScanSummary:
+    scan_id: str
+    source: str
+    detector_set_version: str
+    manifest_objects: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    analyzed: int = 0
+    committed: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def objects_per_s(self) -> float:
+        return self.analyzed / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        return {**self.__dict__, "objects_per_s": round(self.objects_per_s, 2)}
+
+
+def new_scan_id() -> str:
+    return f"scan-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+
+
+def preflight(settings: ScanSettings) -> None:
+    """Fail fast, with one clear message, on what would stop the run anyway."""
+    source = open_store(settings.source, settings.s3)
+    next(iter(source.list()), None)  # unreachable endpoint, bad credentials, missing bucket/folder
+    open_store(settings.out, settings.s3, create=True)
+    IcebergSink(settings.warehouse).table()
+
+
+def run_scan(
+    settings: ScanSettings,
+    pipeline_args: list[str] | None = None,
+    on_phase: Callable[[str, int | None], None] | None = None,
+) -> ScanSummary:
+    """Build/refresh the source's manifest, then scan what has no row yet.
+
+    ``on_phase(name, total)`` is called as each phase starts (for progress bars).
+    """
+    from pipelines import manifest as manifest_job
+    from pipelines import scan as scan_job
+
+    tracing.configure()
+    analyzer_detectors = detector_registry.create(settings.detectors)
+    set_version = detector_registry.detector_set_version(analyzer_detectors, settings.rule.version)
+    scan_id = new_scan_id()
+    summary = ScanSummary(scan_id=scan_id, source=settings.source, detector_set_version=set_version)
+    progress.reset("described", "unchanged", "skipped", "analyzed", "committed")
+    started = time.perf_counter()
+    with tracing.tracer().start_as_current_span("deeptrawl.scan") as span:
+        span.set_attribute("deeptrawl.scan_id", scan_id)
+        span.set_attribute("deeptrawl.source", settings.source)
+        preflight(settings)
+        carrier = tracing.carrier()
+
+        if on_phase:
+            on_phase("manifest", None)
+        job = manifest_job.ManifestJob(
+            source=settings.source,
+            out=settings.out,
+            s3=settings.s3,
+            limits=settings.limits,
+            incremental=settings.incremental,
+            trace_carrier=carrier,
+        )
+        summary.manifest_objects = manifest_job.build(job, pipeline_args)
+        summary.unchanged = progress.value("unchanged")
+
+        if on_phase:
+            on_phase("scan", _inventory_size(settings))
+        scan_job.run(
+            scan_job.ScanJob(settings=settings, scan_id=scan_id, detector_set_version=set_version, trace_carrier=carrier),
+            pipeline_args,
+        )
+    tracing.flush()
+    summary.seconds = time.perf_counter() - started
+    summary.skipped = progress.value("skipped")
+    summary.analyzed = progress.value("analyzed")
+    rows = IcebergSink(settings.warehouse).read(scan_id=scan_id, columns=["verdict", "status", "error_code"])
+    summary.committed = rows.num_rows
+    summary.verdicts = count_by(rows, "verdict")
+    summary.errors = count_by(rows.filter(pc.equal(rows.column("status"), "error")), "error_code")
+    return summary
+
+
+def _inventory_size(settings: ScanSettings) -> int:
+    from pipelines.manifest import completed_shards, read_shard
+
+    out = open_store(settings.out, settings.s3, create=True)
+    uris: set[str] = set()
+    for key in completed_shards(out, settings.source):
+        uris.update(read_shard(out, key, ["object_uri"]).column("object_uri").to_pylist())
+    return len(uris)
+
+
+class ProgressPoller:
+    """Draw process-local progress counters on a rich progress bar from a thread."""
+
+    def __init__(self, bar, interval_s: float = 0.2) -> None:
+        self.bar = bar
+        self.interval_s = interval_s
+        self.task = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.phase = ""
+
+    def on_phase(self, name: str, total: int | None) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, completed=self._count(), total=self._count() or 1)
+        label = {"manifest": "Listing and describing", "scan": "Scanning"}[name]
+        self.phase = name
+        self.task = self.bar.add_task(label, total=total)
+
+    def _count(self) -> int:
+        if self.phase == "manifest":
+            return progress.value("described") + progress.value("unchanged")
+        return progress.value("analyzed") + progress.value("skipped")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            if self.task is not None:
+                self.bar.update(self.task, completed=self._count())
+
+    def __enter__(self) -> "ProgressPoller":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.task is not None:
+            self.bar.update(self.task, completed=self._count())
