@@ -100,3 +100,16 @@ def test_systemic_errors_are_one_line_and_exit_nonzero(cli, tmp_path):
     assert "does not exist" in result.output
     result = cli("scan", str(tmp_path), "--detectors", "nope", code=2)
     assert "unknown detector" in result.output
+
+
+def test_unreachable_s3_is_one_line_exit_3(cli, tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    result = cli("scan", "s3://bucket/prefix", "--s3-endpoint", f"http://127.0.0.1:{port}", "--s3-region", "us-east-1",
+                 "--out", str(tmp_path / "o"), "--no-progress", code=3)
+    assert result.output.startswith("error:") and "reach" in result.output
