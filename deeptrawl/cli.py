@@ -22,7 +22,7 @@ import click
 
 from deeptrawl import __version__
 from deeptrawl.config import Limits, S3Settings, ScanSettings, VerdictRule, WarehouseSettings
-from deeptrawl.errors import DeeptrawlError
+from deeptrawl.errors import ConfigError, DeeptrawlError
 
 EXIT_CODES = """\b
 Exit codes:
@@ -389,6 +389,43 @@ def _print_report(report) -> None:
             console.print(f"    - {f.message} [dim]({f.code}, {f.score:.2f}{', decisive' if f.decisive else ''})[/dim]")
         for e in d.evidence:
             console.print(f"    evidence: {e.uri}")
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("sql")
+@warehouse_options
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@handle_errors
+def query(sql, out, warehouse, catalog_uri, fmt):
+    """Run DuckDB SQL over the results table, which is available as the view `results`.
+
+    \b
+    Example:
+      deeptrawl query "select verdict, count(*) n from results group by 1"
+    """
+    from deeptrawl.query import connect, iceberg_scan_sql
+    from deeptrawl.warehouse import IcebergSink
+
+    if "://" not in out:
+        out = str(Path(out).absolute())
+    sink = IcebergSink(_warehouse(out, warehouse, catalog_uri), create=False)
+    con = connect()
+    con.execute(f"create view results as select * from {iceberg_scan_sql(sink.metadata_location())}")
+    try:
+        cursor = con.execute(sql)
+    except Exception as exc:  # DuckDB's parser/binder errors are the user's to fix
+        raise ConfigError(f"query failed: {str(exc).splitlines()[0]}") from None
+    columns = [d[0] for d in cursor.description or []]
+    rows = [dict(zip(columns, r)) for r in cursor.fetchall()]
+    if fmt == "json":
+        click.echo(json.dumps([_jsonable(r) for r in rows], indent=2, default=str))
+        return
+    from rich.table import Table
+
+    table = Table(*columns)
+    for r in rows:
+        table.add_row(*("" if v is None else str(v) for v in r.values()))
+    _console().print(table)
 
 
 # -- small utilities ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from deeptrawl.cli import main
 from deeptrawl.report import SCHEMA_PATH
 from deeptrawl.samples import media
 
-COMMANDS = ["scan", "results", "report", "analyze", "sample", "detectors", "schema"]
+COMMANDS = ["scan", "results", "report", "query", "analyze", "sample", "detectors", "schema"]
 
 
 @pytest.fixture
@@ -85,6 +85,11 @@ def test_scan_results_and_report(cli, tmp_path):
     lines = cli("results", "--out", str(out), "--format", "jsonl", "--status", "error").output.splitlines()
     assert lines and all(json.loads(line)["status"] == "error" for line in lines)
     assert "rows" in cli("results", "--out", str(out), "--verdict", "likely_synthetic").output
+
+    counts = json.loads(cli("query", "select verdict, count(*) as n from results group by 1", "--out", str(out),
+                            "--format", "json").output)
+    assert {c["verdict"]: c["n"] for c in counts} == summary["verdicts"]
+    assert "query failed" in cli("query", "select nope from results", "--out", str(out), code=2).output
 
     target = by_name["real/coffee.jpg"]
     by_uri = json.loads(cli("report", target["object_uri"], "--out", str(out)).output)

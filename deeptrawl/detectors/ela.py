@@ -7,13 +7,14 @@ uncompressed or differently compressed image) stands out.
 
 Raw ELA error grows with local texture (edges re-quantise worse than flat sky), so the
 block error is divided by the block's own high-frequency energy before comparing
-blocks. The score measures how far the most anomalous connected area departs from the
-image's typical ratio, weighted by the area's size: a few noisy blocks do not flag an
-image, a coherent region does.
+blocks. The score measures how far anomalous blocks depart from the
+image's typical ratio (robust z-scores), times the share of blocks that are anomalous:
+a few noisy blocks do not flag an image, a region covering ~10% or more does. The blocks
+are not required to be connected (issue #3 adds region analysis).
 
 Limits (honest): ELA is weak on images re-compressed many times, on tiny images, and it
-says nothing about fully synthetic images saved once. Issue #3 makes it robust across
-re-save qualities; this version uses one quality.
+says nothing about fully synthetic images saved once. A clean photo re-saved just under
+its own quality lights up at that one quality, hence the median over several.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ class ElaDetector(Detector):
                 Finding(
                     code="ela_inconsistent_region",
                     message=(
-                        f"{area:.0%} of the image re-compresses {strength:.1f} spreads above the rest "
-                        f"for its texture: a sign of a region with a different compression history"
+                        f"blocks covering {area:.0%} of the image change under re-compression far more than "
+                        f"their texture explains ({strength:.1f} robust SDs above typical): a sign of a region "
+                        f"with a different compression history"
                     ),
                     score=score,
                 )
