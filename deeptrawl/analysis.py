@@ -20,7 +20,7 @@ from deeptrawl.config import Limits, VerdictRule
 from deeptrawl.detectors.base import Detector, DetectorResult
 from deeptrawl.detectors.registry import detector_set_version
 from deeptrawl.errors import DeeptrawlError, MediaError
-from deeptrawl.evidence import render_png
+from deeptrawl.evidence import EvidenceRenderer
 from deeptrawl.media.item import MediaItem
 from deeptrawl.media.probe import load_item
 from deeptrawl.media.sniff import SNIFF_BYTES, sniff
@@ -146,13 +146,14 @@ class Analyzer:
         evidence: dict[str, bytes] = {}
         detector_reports = []
         started = time.perf_counter()
+        has_pixels = state.item is not None and state.item.image is not None
+        renderer = EvidenceRenderer(state.item.rgb if has_pixels else None)
         for detector, result, seconds in state.results:
             evidence_reports = []
             if obj.evidence_prefix is not None:
                 for ev in result.evidence:
                     uri = f"{obj.evidence_prefix}/{detector.name}-{ev.name}.png"
-                    rgb = state.item.rgb if state.item is not None and state.item.image is not None else None
-                    evidence[uri] = render_png(ev, rgb)
+                    evidence[uri] = renderer.png(ev)
                     evidence_reports.append(EvidenceReport(name=ev.name, kind=ev.kind, uri=uri, caption=ev.caption))
             detector_reports.append(_detector_report(detector, result, seconds, evidence_reports))
             if result.error is not None:

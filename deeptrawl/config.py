@@ -44,11 +44,9 @@ class VerdictRule:
 
     synthetic_threshold: float = 0.70
     authentic_threshold: float = 0.35
-    #: Weight of each detector in the weighted mean; detectors not named weigh 1.0.
-    weights: Mapping[str, float] = field(
-        default_factory=lambda: MappingProxyType({"metadata": 1.0, "ela": 1.0})
-    )
-    version: str = "rule-v1"
+    #: Multiplies each detector's score before the maximum; detectors not named weigh 1.0.
+    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    version: str = "rule-v2"
 
 
 @dataclass(frozen=True, kw_only=True)

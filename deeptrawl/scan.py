@@ -91,19 +91,19 @@ def run_scan(
             incremental=settings.incremental,
             trace_carrier=carrier,
         )
-        summary.manifest_objects = manifest_job.build(job, pipeline_args)
-        summary.unchanged = progress.value("unchanged")
+        listed = manifest_job.build(job, pipeline_args)
+        summary.manifest_objects, summary.unchanged = listed["described"], listed["unchanged"]
 
         if on_phase:
             on_phase("scan", _inventory_size(settings))
-        scan_job.run(
+        scanned = scan_job.run(
             scan_job.ScanJob(settings=settings, scan_id=scan_id, detector_set_version=set_version, trace_carrier=carrier),
             pipeline_args,
         )
     tracing.flush()
     summary.seconds = time.perf_counter() - started
-    summary.skipped = progress.value("skipped")
-    summary.analyzed = progress.value("analyzed")
+    summary.skipped = scanned.get("skipped", 0)
+    summary.analyzed = scanned.get("analyzed", 0)
     rows = IcebergSink(settings.warehouse).read(scan_id=scan_id, columns=["verdict", "status", "error_code"])
     summary.committed = rows.num_rows
     summary.verdicts = count_by(rows, "verdict")

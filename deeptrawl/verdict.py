@@ -1,15 +1,22 @@
 """The fusion rule: per-detector scores -> one score and a label.
 
-The rule (``VerdictRule``, version ``rule-v1``), in order:
+The rule (``VerdictRule``, version ``rule-v2``), in order:
 
 1. The object could not be analysed (a media error, or every applicable detector
    failed) -> ``error``, no score.
 2. Any *decisive* finding (e.g. a valid C2PA manifest declaring AI generation, a
    generator's own signature in the metadata) -> its score decides: the fused score is
    the highest decisive finding score.
-3. Otherwise the fused score is the weighted mean of the scores of detectors that did
-   not abstain (weights from ``VerdictRule.weights``; unnamed detectors weigh 1.0).
+3. Otherwise the fused score is the strongest weighted evidence: the maximum over the
+   detectors that did not abstain of ``weight x score`` (weights from
+   ``VerdictRule.weights``; unnamed detectors weigh 1.0, weight 0 silences one).
    No detector spoke -> ``inconclusive`` with no score.
+
+   Why a maximum and not a mean: the forensic detectors are specialists (copy-move says
+   nothing about a splice, the spectrum nothing about a clone), so one detector's silence
+   does not contradict another's finding; a mean would let four silent specialists
+   outvote the one that found something. The price is that false positives add up over
+   detectors, which is why "likely_authentic" needs *every* detector low.
 4. Label: score >= ``synthetic_threshold`` -> ``likely_synthetic``; score <=
    ``authentic_threshold`` -> ``likely_authentic``; in between -> ``inconclusive``.
 
@@ -55,11 +62,10 @@ def fuse(results: Mapping[str, DetectorResult], rule: VerdictRule) -> Verdict:
     if not scored:
         what = "no detector applies to this media kind" if not results else "every detector abstained"
         return Verdict(Label.INCONCLUSIVE, None, what)
-    weights = {name: rule.weights.get(name, 1.0) for name in scored}
-    total = sum(weights.values())
-    score = sum(scored[n] * weights[n] for n in scored) / total if total > 0 else max(scored.values())
-    top = max(scored, key=scored.get)
-    return Verdict(_label(score, rule), score, f"weighted mean of {len(scored)} detector(s); highest: {top}")
+    weighted = {name: rule.weights.get(name, 1.0) * value for name, value in scored.items()}
+    top = max(weighted, key=weighted.get)
+    score = min(1.0, max(0.0, weighted[top]))
+    return Verdict(_label(score, rule), score, f"strongest evidence of {len(scored)} detector(s): {top}")
 
 
 def _label(score: float, rule: VerdictRule) -> Label:

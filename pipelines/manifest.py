@@ -31,7 +31,9 @@ from deeptrawl import progress, tracing
 from deeptrawl.config import Limits, S3Settings
 from deeptrawl.errors import MediaError
 from deeptrawl.media.probe import check_size, probe
-from deeptrawl.storage import ObjectInfo, ObjectStore, open_store
+from deeptrawl.storage import ObjectStore, open_store
+from pipelines.metrics import counter
+from pipelines.metrics import run as run_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +137,7 @@ class ListSource(beam.DoFn):
 
     def __init__(self, job: ManifestJob) -> None:
         self.job = job
-        self.skipped = beam.metrics.Metrics.counter("deeptrawl", "unchanged_objects")
+        self.unchanged = counter("unchanged")
 
     def process(self, source: str) -> Iterator[dict[str, Any]]:
         job = self.job
@@ -143,7 +145,7 @@ class ListSource(beam.DoFn):
         known = load_fingerprints(open_store(job.out, job.s3, create=True), source) if job.incremental else {}
         for info in store.list():
             if known.get(info.uri) == listing_fingerprint(info.etag, info.size, info.mtime):
-                self.skipped.inc()
+                self.unchanged.inc()
                 progress.advance("unchanged")
                 continue
             yield {"key": info.key, "uri": info.uri, "size": info.size, "etag": info.etag, "mtime": info.mtime}
@@ -155,6 +157,7 @@ class DescribeObject(beam.DoFn):
     def __init__(self, job: ManifestJob) -> None:
         self.job = job
         self.store: ObjectStore | None = None
+        self.described = counter("described")
 
     def setup(self) -> None:
         self.store = open_store(self.job.source, self.job.s3)
@@ -193,6 +196,7 @@ class DescribeObject(beam.DoFn):
             )
         except MediaError as exc:
             record.update(error_code=exc.code, error_message=exc.message)
+        self.described.inc()
         progress.advance("described")
         yield record
 
@@ -216,8 +220,14 @@ class WriteShard(beam.DoFn):
         yield len(rows)
 
 
-def build(job: ManifestJob, pipeline_args: list[str] | None = None, shards: int = 4) -> int:
-    """Run the manifest job; return how many objects it described (0 if nothing changed)."""
+def _shard_of(uri: str, shards: int) -> int:
+    # A hash of the whole URI: the URI's tail is mostly its extension, and a shard key
+    # taken from it put every .jpg in one shard.
+    return int(hashlib.blake2b(uri.encode(), digest_size=4).hexdigest(), 16) % shards
+
+
+def build(job: ManifestJob, pipeline_args: list[str] | None = None, shards: int = 4) -> dict[str, int]:
+    """Run the manifest job; return its counters (``described``, ``unchanged``)."""
     options = PipelineOptions(pipeline_args or ["--runner=DirectRunner"])
     tracer = tracing.tracer()
     parent = tracing.attach(job.trace_carrier)
@@ -225,17 +235,18 @@ def build(job: ManifestJob, pipeline_args: list[str] | None = None, shards: int 
         with tracer.start_as_current_span("deeptrawl.manifest") as span:
             span.set_attribute("deeptrawl.source", job.source)
             span.set_attribute("deeptrawl.manifest_id", job.manifest_id)
-            with beam.Pipeline(options=options) as p:
-                (
-                    p
-                    | "Source" >> beam.Create([job.source])
-                    | "List" >> beam.ParDo(ListSource(job))
-                    | "Spread" >> beam.Reshuffle()
-                    | "Describe" >> beam.ParDo(DescribeObject(job))
-                    | "Shard" >> beam.WithKeys(lambda r: int(r["object_uri"].encode().hex()[-6:], 16) % shards)
-                    | "Batch" >> beam.GroupIntoBatches(ROWS_PER_SHARD)
-                    | "Write" >> beam.ParDo(WriteShard(job))
-                )
+            p = beam.Pipeline(options=options)
+            (
+                p
+                | "Source" >> beam.Create([job.source])
+                | "List" >> beam.ParDo(ListSource(job))
+                | "Spread" >> beam.Reshuffle()
+                | "Describe" >> beam.ParDo(DescribeObject(job))
+                | "Shard" >> beam.WithKeys(lambda r: _shard_of(r["object_uri"], shards))
+                | "Batch" >> beam.GroupIntoBatches(ROWS_PER_SHARD)
+                | "Write" >> beam.ParDo(WriteShard(job))
+            )
+            counts = run_pipeline(p)
             out = open_store(job.out, job.s3, create=True)
             written = sum(
                 read_shard(out, i.key, ["object_uri"]).num_rows
@@ -247,6 +258,6 @@ def build(job: ManifestJob, pipeline_args: list[str] | None = None, shards: int 
                 json.dumps({"source": job.source, "objects": written, "manifest_id": job.manifest_id}).encode(),
             )
             span.set_attribute("deeptrawl.objects", written)
-            return written
+            return {"described": counts.get("described", 0), "unchanged": counts.get("unchanged", 0)}
     finally:
         tracing.detach(parent)

@@ -35,6 +35,8 @@ from deeptrawl.media.probe import check_size
 from deeptrawl.storage import open_store
 from deeptrawl.warehouse import IcebergSink, row_from_report, row_key
 from pipelines.manifest import completed_shards, content_version, read_shard
+from pipelines.metrics import counter
+from pipelines.metrics import run as run_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ class SkipDone(beam.DoFn):
 
     def __init__(self, job: ScanJob) -> None:
         self.job = job
-        self.skipped = beam.metrics.Metrics.counter("deeptrawl", "already_scanned")
+        self.skipped = counter("skipped")
 
     def setup(self) -> None:
         sink = IcebergSink(self.job.settings.warehouse)
@@ -96,7 +98,7 @@ class AnalyzeBatch(beam.DoFn):
 
     def __init__(self, job: ScanJob) -> None:
         self.job = job
-        self.analyzed = beam.metrics.Metrics.counter("deeptrawl", "analyzed")
+        self.analyzed = counter("analyzed")
 
     def setup(self) -> None:
         s = self.job.settings
@@ -148,7 +150,7 @@ def _evidence_key(row_key_: str) -> str:
 class CommitRows(beam.DoFn):
     def __init__(self, job: ScanJob) -> None:
         self.job = job
-        self.committed = beam.metrics.Metrics.counter("deeptrawl", "committed")
+        self.committed = counter("committed")
 
     def setup(self) -> None:
         self.sink = IcebergSink(self.job.settings.warehouse)
@@ -163,25 +165,29 @@ class CommitRows(beam.DoFn):
         yield added
 
 
-def run(job: ScanJob, pipeline_args: list[str] | None = None) -> None:
-    """Scan every object of the source's completed manifests that has no row yet."""
+def run(job: ScanJob, pipeline_args: list[str] | None = None) -> dict[str, int]:
+    """Scan every object of the source's completed manifests that has no row yet.
+
+    Returns the job's counters: ``skipped`` (already in the table), ``analyzed``,
+    ``committed``.
+    """
     s = job.settings
     shards = completed_shards(open_store(s.out, s.s3, create=True), s.source)
     if not shards:
-        return
+        return {}
     options = PipelineOptions(pipeline_args or ["--runner=DirectRunner"])
-    with beam.Pipeline(options=options) as p:
-        (
-            p
-            | "Shards" >> beam.Create(shards)
-            | "Read" >> beam.ParDo(ReadManifestShard(job))
-            | "ByObject" >> beam.GroupByKey()
-            | "Latest" >> beam.Map(lambda kv: latest(list(kv[1])))
-            | "SkipDone" >> beam.ParDo(SkipDone(job))
-            | "Spread" >> beam.Reshuffle()
-            | "AnalyzeBatches" >> beam.BatchElements(min_batch_size=1, max_batch_size=s.analyze_batch_size)
-            | "Analyze" >> beam.ParDo(AnalyzeBatch(job))
-            | "CommitBatches"
-            >> beam.BatchElements(min_batch_size=s.commit_batch_size, max_batch_size=s.commit_batch_size)
-            | "Commit" >> beam.ParDo(CommitRows(job))
-        )
+    p = beam.Pipeline(options=options)
+    (
+        p
+        | "Shards" >> beam.Create(shards)
+        | "Read" >> beam.ParDo(ReadManifestShard(job))
+        | "ByObject" >> beam.GroupByKey()
+        | "Latest" >> beam.Map(lambda kv: latest(list(kv[1])))
+        | "SkipDone" >> beam.ParDo(SkipDone(job))
+        | "Spread" >> beam.Reshuffle()
+        | "AnalyzeBatches" >> beam.BatchElements(min_batch_size=1, max_batch_size=s.analyze_batch_size)
+        | "Analyze" >> beam.ParDo(AnalyzeBatch(job))
+        | "CommitBatches" >> beam.BatchElements(min_batch_size=s.commit_batch_size, max_batch_size=s.commit_batch_size)
+        | "Commit" >> beam.ParDo(CommitRows(job))
+    )
+    return run_pipeline(p)

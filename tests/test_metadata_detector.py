@@ -75,7 +75,7 @@ def only(result, code: str):
 def test_registered_with_its_contract():
     cls = registry.get("metadata")
     assert cls is MetadataDetector
-    assert cls.name == "metadata" and cls.version == "1.0.0"
+    assert cls.name == "metadata" and cls.version == "1.1.0"
     assert {k.value for k in cls.media_kinds} == {"image"}
 
 
@@ -299,6 +299,8 @@ def test_camera_jpeg_is_not_flagged(detector, chelsea):
     assert result.details["exif"]["Make"] == "Canon"
     assert result.details["exif"]["DateTimeOriginal"] == "2019:05:04 10:11:12"
     assert result.details["editing_software"] == ["Adobe Lightroom"]
+    # Version 1.1: the editor is a modest, non-decisive consistency signal.
+    assert [(f.code, f.score, f.decisive) for f in result.findings] == [("edited_with_software", 0.25, False)]
 
 
 def test_plain_png_abstains(detector, astronaut):

@@ -1,4 +1,4 @@
-"""The fusion rule (``rule-v1``), one step at a time, on hand-made detector results."""
+"""The fusion rule (``rule-v2``), one step at a time, on hand-made detector results."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def rule(**weights: float) -> VerdictRule:
     return VerdictRule(weights=MappingProxyType(weights))
 
 
-def test_decisive_finding_wins_over_the_mean():
+def test_decisive_finding_wins_over_the_other_scores():
     results = {
         "metadata": scored(0.99, decisive(0.99, "C2PA says AI")),
         "ela": scored(0.0),
@@ -57,9 +57,9 @@ def test_decisive_finding_can_settle_authentic():
     assert (verdict.label, verdict.score) == (Label.LIKELY_AUTHENTIC, 0.05)
 
 
-def test_non_decisive_findings_do_not_override_the_mean():
+def test_non_decisive_findings_do_not_override_the_scores():
     verdict = fuse({"a": scored(0.2, Finding("hint", "a hint", 0.99)), "b": scored(0.4)}, RULE)
-    assert verdict.score == pytest.approx(0.3)
+    assert verdict.score == pytest.approx(0.4)
 
 
 def test_decisive_finding_of_a_failed_detector_is_ignored():
@@ -68,24 +68,28 @@ def test_decisive_finding_of_a_failed_detector_is_ignored():
     assert (verdict.label, verdict.score) == (Label.LIKELY_AUTHENTIC, 0.1)
 
 
-def test_weighted_mean_with_default_weights():
+def test_strongest_evidence_with_default_weights():
     verdict = fuse({"a": scored(0.2), "b": scored(0.6), "c": scored(1.0)}, rule())
-    assert verdict.score == pytest.approx(0.6)
-    assert "3 detector" in verdict.reason and "highest: c" in verdict.reason
+    assert verdict.score == pytest.approx(1.0)
+    assert "3 detector" in verdict.reason and ": c" in verdict.reason
+
+
+def test_one_silent_specialist_does_not_outvote_a_finding():
+    verdict = fuse({"copymove": scored(0.0), "spectrum": scored(0.05), "ela": scored(0.9)}, rule())
+    assert verdict.label is Label.LIKELY_SYNTHETIC
 
 
 def test_weights_are_respected():
-    results = {"a": scored(0.9), "b": scored(0.1)}
-    assert fuse(results, rule(a=3.0, b=1.0)).score == pytest.approx((0.9 * 3 + 0.1) / 4)
-    assert fuse(results, rule(a=1.0, b=3.0)).score == pytest.approx((0.9 + 0.1 * 3) / 4)
-    # Unnamed detectors weigh 1.0.
-    assert fuse(results, rule(a=3.0)).score == pytest.approx((0.9 * 3 + 0.1) / 4)
-    # Weight 0 silences a detector.
-    assert fuse(results, rule(b=0.0)).score == pytest.approx(0.9)
+    results = {"a": scored(0.9), "b": scored(0.5)}
+    assert fuse(results, rule(a=0.5)).score == pytest.approx(0.5)  # 0.45 vs 0.5
+    assert fuse(results, rule(b=0.5)).score == pytest.approx(0.9)
+    # Weight 0 silences a detector; weighted scores are clipped to [0, 1].
+    assert fuse(results, rule(a=0.0)).score == pytest.approx(0.5)
+    assert fuse(results, rule(a=2.0)).score == 1.0
 
 
-def test_all_zero_weights_fall_back_to_the_highest_score():
-    assert fuse({"a": scored(0.3), "b": scored(0.8)}, rule(a=0.0, b=0.0)).score == 0.8
+def test_all_zero_weights_give_zero():
+    assert fuse({"a": scored(0.3), "b": scored(0.8)}, rule(a=0.0, b=0.0)).score == 0.0
 
 
 def test_abstentions_are_ignored_not_counted_as_authentic():

@@ -9,6 +9,7 @@ from deeptrawl.detectors.registry import available, create, detector_set_version
 # Built-in detectors register themselves on import.
 from deeptrawl.detectors import ela as _ela  # noqa: E402,F401
 from deeptrawl.detectors import metadata as _metadata  # noqa: E402,F401
+from deeptrawl.detectors import spectrum as _spectrum  # noqa: E402,F401
 
 __all__ = [
     "Detector",

@@ -105,8 +105,6 @@ def sign_image(
 ) -> bytes:
     """``data`` with an embedded C2PA manifest whose action declares ``digital_source_type``
     (an IPTC term or full URI). No thumbnail is embedded, to keep files small."""
-    import c2pa
-
     pki = pki or make_pki()
     uri = digital_source_type if "://" in digital_source_type else IPTC + digital_source_type
     manifest = {
@@ -121,12 +119,68 @@ def sign_image(
             }]},
         }],
     }
+    return _sign(manifest, data, mime, pki, ())
+
+
+@dataclass(frozen=True)
+class Ingredient:
+    """A file that went into a signed file: its bytes (signed or not), how it was used
+    (``parentOf``: the file this one was made from; ``componentOf``: placed into it)."""
+
+    data: bytes
+    mime: str
+    title: str
+    relationship: str = "componentOf"
+
+
+def sign_with_ingredients(
+    data: bytes,
+    mime: str,
+    *,
+    ingredients: list[Ingredient],
+    actions: list[dict],
+    pki: SigningPKI | None = None,
+    claim_generator: str = "deeptrawl-tests editor",
+    title: str = "edited image",
+) -> bytes:
+    """``data`` signed with a manifest that lists ``ingredients`` and ``actions``.
+
+    Actions name the ingredients they used by title: ``{"action": "c2pa.placed",
+    "ingredients": ["logo.png"]}`` becomes the ``ingredientIds`` parameter the SDK turns
+    into hashed links to the ingredient assertions. Signed ingredients bring their own
+    manifests (and the validation results the SDK records for them) into the store."""
+    labels = {ing.title: f"ingredient{i}" for i, ing in enumerate(ingredients)}
+    written = []
+    for action in actions:
+        entry = {k: v for k, v in action.items() if k != "ingredients"}
+        if action.get("ingredients"):
+            entry["parameters"] = {"ingredientIds": [labels[t] for t in action["ingredients"]]}
+        if isinstance(entry.get("softwareAgent"), str):
+            entry["softwareAgent"] = {"name": entry["softwareAgent"]}
+        if "digitalSourceType" in entry and "://" not in entry["digitalSourceType"]:
+            entry["digitalSourceType"] = IPTC + entry["digitalSourceType"]
+        written.append(entry)
+    manifest = {
+        "claim_generator_info": [{"name": claim_generator, "version": "1.0"}],
+        "title": title,
+        "assertions": [{"label": "c2pa.actions", "data": {"actions": written}}],
+    }
+    parts = [({"title": ing.title, "relationship": ing.relationship, "label": labels[ing.title]}, ing)
+             for ing in ingredients]
+    return _sign(manifest, data, mime, pki or make_pki(), parts)
+
+
+def _sign(manifest: dict, data: bytes, mime: str, pki: SigningPKI, ingredients) -> bytes:
+    import c2pa
+
     context = c2pa.Context(c2pa.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}}))
     signer = c2pa.Signer.from_info(
         c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, pki.chain_pem.encode(), pki.key_pem.encode(), None)
     )
     out = io.BytesIO()
     with c2pa.Builder(manifest, context) as builder:
+        for definition, ingredient in ingredients:
+            builder.add_ingredient(definition, ingredient.mime, io.BytesIO(ingredient.data))
         builder.sign(signer, mime, io.BytesIO(data), out)
     return out.getvalue()
 

@@ -17,6 +17,16 @@ What the SDK (c2pa-python 0.38, c2pa-rs 0.91) reports, and how this module reads
 * By default the SDK *fetches* remote manifests named in XMP ``dcterms:provenance`` and
   OCSP responses over the network. A scanner must not do that, so the context turns both
   off; a remote reference is reported, not followed.
+
+The provenance chain: each manifest lists its ``ingredients`` (``parentOf``: the file
+this one was made from; ``componentOf``: a file placed into it; ``inputTo``), each
+with the label of the ingredient's own manifest (``active_manifest``) when it had one,
+and the validation results the SDK recorded when the ingredient was added.
+``chain_of`` walks that graph from the active manifest (depth and size capped, cycles
+cut) into a tree for reviewers, and collects what the scorer needs: AI-declared
+ingredients, ingredients that failed validation, components placed into the picture,
+and content-changing actions (``c2pa.edited``, ``c2pa.cropped``, ``c2pa.placed``, ...)
+recorded above a declared capture.
 """
 
 from __future__ import annotations
@@ -127,6 +137,7 @@ def summarize(store: dict[str, Any]) -> dict[str, Any]:
         if label != active_label:
             ingredient_declared += _source_types(manifest, _actions(manifest))
 
+    tree, chain = chain_of(store)
     ai_terms = [t.term for t in declared if t.ai]
     summary: dict[str, Any] = {
         "present": True,
@@ -148,11 +159,14 @@ def summarize(store: dict[str, Any]) -> dict[str, Any]:
         "digital_source_types": sorted({t.uri for t in declared}),
         "ai_declared": bool(ai_terms),
         "ai_terms": sorted(set(ai_terms)),
-        "ingredient_ai_declared": any(t.ai for t in ingredient_declared),
+        "ingredient_ai_declared": any(t.ai for t in ingredient_declared) or bool(chain["ai_ingredients"]),
         "capture_declared": any(t.capture for t in declared),
         "generator": find_generator(claim_generator(active) or "")
         or next((g for a in actions if (g := find_generator(a.get("softwareAgent") or ""))), None),
     }
+    if tree.get("ingredients"):
+        summary["chain"] = tree
+    summary.update({k: v for k, v in chain.items() if v})
     return summary
 
 
@@ -178,8 +192,10 @@ def claim_generator(manifest: dict[str, Any]) -> str | None:
     return str(text)[:200] if text else None
 
 
-def _actions(manifest: dict[str, Any]) -> list[dict[str, str]]:
-    out = []
+def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    titles = {str(i.get("label")): str(i.get("title") or "untitled")[:120]
+              for i in manifest.get("ingredients") or [] if isinstance(i, dict) and i.get("label")}
+    out: list[dict[str, Any]] = []
     for assertion in manifest.get("assertions") or []:
         if not isinstance(assertion, dict) or not str(assertion.get("label", "")).startswith("c2pa.actions"):
             continue
@@ -189,13 +205,26 @@ def _actions(manifest: dict[str, Any]) -> list[dict[str, str]]:
             agent = action.get("softwareAgent")
             if isinstance(agent, dict):
                 agent = f"{agent.get('name', '')} {agent.get('version', '')}".strip()
-            entry = {"action": str(action.get("action", ""))[:100]}
+            entry: dict[str, Any] = {"action": str(action.get("action", ""))[:100]}
             if agent:
                 entry["softwareAgent"] = str(agent)[:200]
             if isinstance(action.get("digitalSourceType"), str):
                 entry["digitalSourceType"] = action["digitalSourceType"][:200]
+            used = [titles[label] for label in _ingredient_refs(action) if label in titles]
+            if used:
+                entry["ingredients"] = used[:MAX_LIST]
             out.append(entry)
     return out
+
+
+def _ingredient_refs(action: dict[str, Any]) -> list[str]:
+    """Labels of the ingredients an action names (v2 ``ingredients`` list, v1 ``ingredient``)."""
+    params = action.get("parameters")
+    if not isinstance(params, dict):
+        return []
+    refs = params.get("ingredients")
+    refs = refs if isinstance(refs, list) else [params.get("ingredient")]
+    return [str(r["url"]).rsplit("/", 1)[-1] for r in refs if isinstance(r, dict) and r.get("url")]
 
 
 def _source_types(manifest: dict[str, Any], actions: list[dict[str, str]]) -> list[SourceType]:
@@ -223,3 +252,147 @@ def _walk(node: Any, found: list[SourceType], depth: int) -> None:
     elif isinstance(node, list):
         for value in node[:200]:
             _walk(value, found, depth + 1)
+
+
+# --- the ingredient/action chain ------------------------------------------------------------
+
+#: Actions that change what the picture shows (the C2PA standard action vocabulary).
+CONTENT_ACTIONS = frozenset({
+    "c2pa.edited", "c2pa.color_adjustments", "c2pa.cropped", "c2pa.drawing", "c2pa.filtered",
+    "c2pa.placed", "c2pa.removed", "c2pa.redacted", "c2pa.unknown",
+})
+MAX_CHAIN_DEPTH = 6
+MAX_CHAIN_NODES = 40
+MAX_INGREDIENTS = 20
+
+
+def chain_of(store: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """(tree, findings) for the ingredient graph under the active manifest.
+
+    ``tree``: the active manifest as a node (title, claim generator, signer, actions,
+    declared source types) whose ``ingredients`` carry their relationship, validation
+    failures and, when they had provenance, their own manifest node. ``findings``:
+    ``ai_ingredients``, ``invalid_ingredients``, ``placed_components`` and
+    ``edits_after_capture`` (lists of small dicts, empty when nothing was found).
+    """
+    manifests = store.get("manifests") or {}
+    active = store.get("active_manifest")
+    found: dict[str, list[dict[str, Any]]] = {
+        "ai_ingredients": [], "invalid_ingredients": [], "placed_components": [], "edits_after_capture": [],
+    }
+    if active not in manifests:
+        return {}, found
+    deltas = _ingredient_deltas(store, active)
+    walker = _Walker(manifests, found)
+    tree, _ = walker.node(active, 0, {active}, deltas)
+    return tree, found
+
+
+def _ingredient_deltas(store: dict[str, Any], active: str) -> dict[str, list[str]]:
+    """Failure codes the validator recorded for the active manifest's ingredients, by
+    ingredient assertion label (``validation_results.ingredientDeltas``)."""
+    out: dict[str, list[str]] = {}
+    results = store.get("validation_results") or {}
+    for delta in results.get("ingredientDeltas") or []:
+        if not isinstance(delta, dict):
+            continue
+        uri = str(delta.get("ingredientAssertionURI") or "")
+        if f"/{active}/" not in uri:
+            continue
+        codes = [e.get("code") for e in (delta.get("validationDeltas") or {}).get("failure") or []
+                 if isinstance(e, dict) and isinstance(e.get("code"), str)]
+        if codes:
+            out[uri.rsplit("/", 1)[-1]] = codes
+    return out
+
+
+def _failure_codes(ingredient: dict[str, Any]) -> list[str]:
+    """Non-trust failure codes recorded with an ingredient when it was added."""
+    entries = list(ingredient.get("validation_status") or [])
+    results = (ingredient.get("validation_results") or {}).get("activeManifest") or {}
+    entries += list(results.get("failure") or [])
+    codes: list[str] = []
+    for entry in entries:
+        code = entry.get("code") if isinstance(entry, dict) else None
+        if isinstance(code, str) and code not in TRUST_CODES and code not in codes:
+            codes.append(code)
+    return codes
+
+
+class _Walker:
+    def __init__(self, manifests: dict[str, Any], found: dict[str, list[dict[str, Any]]]) -> None:
+        self.manifests = manifests
+        self.found = found
+        self.nodes = 0
+
+    def node(self, label: str, depth: int, path: set[str], deltas: dict[str, list[str]] | None = None
+             ) -> tuple[dict[str, Any], bool]:
+        """A manifest as a tree node, and whether a capture is declared in it or below."""
+        self.nodes += 1
+        manifest = self.manifests.get(label) or {}
+        actions = _actions(manifest)
+        declared = _source_types(manifest, actions)
+        sig = manifest.get("signature_info") or {}
+        node: dict[str, Any] = {"manifest": str(label)[:120], "title": str(manifest.get("title") or "")[:200] or None,
+                                "claim_generator": claim_generator(manifest),
+                                "signer": sig.get("common_name") or sig.get("issuer"),
+                                "actions": actions[:MAX_LIST]}
+        if declared:
+            node["source_types"] = sorted(t.term for t in declared)
+        captured = any(t.capture for t in declared)
+        ingredients = []
+        listed = manifest.get("ingredients")
+        for ingredient in (listed if isinstance(listed, list) else [])[:MAX_INGREDIENTS]:
+            if not isinstance(ingredient, dict):
+                continue
+            entry, below = self.ingredient(ingredient, depth, path, deltas or {})
+            captured = captured or below
+            ingredients.append(entry)
+        if ingredients:
+            node["ingredients"] = ingredients
+        edits = [a["action"] for a in actions if a["action"] in CONTENT_ACTIONS]
+        if captured and edits:
+            self.found["edits_after_capture"].append({
+                "title": node["title"], "depth": depth, "actions": sorted(set(edits)),
+            })
+        return {k: v for k, v in node.items() if v is not None}, captured
+
+    def ingredient(self, ingredient: dict[str, Any], depth: int, path: set[str], deltas: dict[str, list[str]]
+                   ) -> tuple[dict[str, Any], bool]:
+        title = str(ingredient.get("title") or "untitled")[:200]
+        relationship = str(ingredient.get("relationship") or "componentOf")
+        entry: dict[str, Any] = {"title": title, "relationship": relationship,
+                                 "format": str(ingredient.get("format") or "")[:60] or None}
+        failures = _failure_codes(ingredient) + [
+            c for c in deltas.get(str(ingredient.get("label")), []) if c not in TRUST_CODES
+        ]
+        failures = list(dict.fromkeys(failures))
+        where = {"title": title, "relationship": relationship, "depth": depth + 1}
+        if failures:
+            entry["validation_failures"] = failures[:MAX_LIST]
+            self.found["invalid_ingredients"].append({**where, "codes": failures[:MAX_LIST]})
+        if relationship == "componentOf":
+            self.found["placed_components"].append(dict(where))
+        child = ingredient.get("active_manifest") or ingredient.get("manifest")
+        captured = False
+        if not isinstance(child, str) or child not in self.manifests:
+            entry["provenance"] = "none"
+        elif child in path:
+            entry["provenance"] = "cycle"  # a manifest that names itself (malformed or hostile)
+        elif depth + 1 > MAX_CHAIN_DEPTH or self.nodes >= MAX_CHAIN_NODES:
+            entry["provenance"] = "not followed (chain too long)"
+        else:
+            entry["provenance"] = "c2pa"
+            sub, captured = self.node(child, depth + 1, path | {child})
+            entry["manifest"] = sub
+            sub_manifest = self.manifests[child]
+            sub_actions = _actions(sub_manifest)
+            terms = sorted({t.term for t in _source_types(sub_manifest, sub_actions) if t.ai})
+            generator = find_generator(claim_generator(sub_manifest) or "") or next(
+                (g for a in sub_actions if (g := find_generator(a.get("softwareAgent") or ""))), None)
+            if terms or generator:
+                ai = {**where, "terms": terms}
+                if generator:
+                    ai["generator"] = generator
+                self.found["ai_ingredients"].append(ai)
+        return {k: v for k, v in entry.items() if v is not None}, captured

@@ -8,9 +8,10 @@ a camera's malformed maker note must not cost the object its other evidence.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-from PIL import Image, IptcImagePlugin
+from PIL import ExifTags, Image, IptcImagePlugin
 
 #: Longest string kept from any metadata field (details stay small; matching uses the full text).
 MAX_VALUE_CHARS = 300
@@ -22,6 +23,7 @@ _IFD0_TAGS = {
     0x010E: "ImageDescription",
     0x010F: "Make",
     0x0110: "Model",
+    0x0112: "Orientation",
     0x0131: "Software",
     0x0132: "DateTime",
     0x013B: "Artist",
@@ -30,12 +32,27 @@ _IFD0_TAGS = {
 }
 _EXIF_IFD = 0x8769
 _EXIF_TAGS = {
+    0x829A: "ExposureTime",
+    0x829D: "FNumber",
+    0x8827: "ISO",  # PhotographicSensitivity (ISOSpeedRatings before EXIF 2.3)
     0x9003: "DateTimeOriginal",
+    0x9004: "DateTimeDigitized",
+    0x9010: "OffsetTime",
+    0x9011: "OffsetTimeOriginal",
+    0x9012: "OffsetTimeDigitized",
+    0x9201: "ShutterSpeedValue",
+    0x9202: "ApertureValue",
+    0x920A: "FocalLength",
     0x9286: "UserComment",
+    0xA002: "PixelXDimension",
+    0xA003: "PixelYDimension",
     0xA431: "BodySerialNumber",
     0xA433: "LensMake",
     0xA434: "LensModel",
 }
+_JPEG_IF_OFFSET, _JPEG_IF_LENGTH = 0x0201, 0x0202  # IFD1: the thumbnail's place in the TIFF
+#: Largest thumbnail read (an APP1 segment holds at most 64 KiB anyway).
+MAX_THUMBNAIL_BYTES = 1 << 20
 # IPTC IIM record 2 datasets (IPTC IIM 4.2).
 _IIM_TAGS = {
     (2, 65): "OriginatingProgram",
@@ -121,6 +138,39 @@ def read_exif(image: Image.Image, problems: list[str]) -> dict[str, str]:
         if text:
             fields[name] = text
     return fields
+
+
+def read_thumbnail(image: Image.Image, problems: list[str]) -> bytes | None:
+    """The JPEG thumbnail in EXIF IFD1 (JPEGInterchangeFormat/-Length), or None.
+
+    Only for containers whose EXIF is a separate TIFF block (JPEG APP1, PNG eXIf, WebP
+    EXIF): in a TIFF file the second IFD is the next page, not a thumbnail. Offsets are
+    relative to the TIFF header, i.e. after the ``Exif\\0\\0`` prefix.
+    """
+    raw = image.info.get("exif")
+    if not isinstance(raw, bytes) or image.format == "TIFF":
+        return None
+    tiff = raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
+    try:
+        with warnings.catch_warnings(record=True) as caught:  # Pillow warns on truncated IFDs
+            warnings.simplefilter("always")
+            ifd1 = image.getexif().get_ifd(ExifTags.IFD.IFD1)
+    except Exception as exc:  # a broken next-IFD pointer raises from deep in TiffImagePlugin
+        problems.append(f"EXIF IFD1 could not be read: {type(exc).__name__}")
+        return None
+    if caught:
+        problems.append(f"EXIF IFD1 is damaged: {clip(str(caught[0].message), 120)}")
+    offset, length = ifd1.get(_JPEG_IF_OFFSET), ifd1.get(_JPEG_IF_LENGTH)
+    if not isinstance(offset, int) or not isinstance(length, int):
+        return None
+    if offset <= 0 or length <= 0 or length > MAX_THUMBNAIL_BYTES or offset + length > len(tiff):
+        problems.append(f"EXIF thumbnail pointer is out of range (offset {offset}, length {length})")
+        return None
+    data = tiff[offset:offset + length]
+    if not data.startswith(b"\xff\xd8"):
+        problems.append("EXIF thumbnail is not a JPEG")
+        return None
+    return data
 
 
 def read_iptc(image: Image.Image, problems: list[str]) -> dict[str, str]:

@@ -149,10 +149,13 @@ GENERATORS: tuple[Generator, ...] = (
     _g("Hunyuan", r"\bhunyuan(?:\s?image|\s?dit)?\b"),
 )
 
-#: Editing tools: recorded in details for a reviewer, never scored on their own. Most
-#: archive photographs pass through one of these, so their presence is not evidence.
+#: Image editors. Since detector version 1.1 a named editor is a modest consistency
+#: signal (``edited_with_software``), never more: most archive photographs pass through
+#: one of these for innocent reasons (exposure, crop, export), so their presence says the
+#: file was processed, not that it was manipulated.
 EDITORS: tuple[Generator, ...] = (
     _g("Adobe Lightroom", r"lightroom"),  # before Photoshop: "Adobe Photoshop Lightroom Classic"
+    _g("Adobe Photoshop Express", r"photoshop\s+express"),
     _g("Adobe Photoshop", r"photoshop"),
     _g("GIMP", r"\bgimp\b"),
     _g("Affinity Photo", r"affinity\s+photo"),
@@ -162,6 +165,17 @@ EDITORS: tuple[Generator, ...] = (
     _g("RawTherapee", r"rawtherapee"),
     _g("Pixelmator", r"pixelmator"),
     _g("Photopea", r"photopea"),
+    _g("Paint.NET", r"paint\.net"),
+    _g("Krita", r"\bkrita\b"),
+    _g("Luminar", r"\bluminar\b"),
+    _g("Corel PaintShop Pro", r"paint\s?shop\s?pro|corel\s+photo-paint"),
+    _g("ACDSee", r"\bacdsee\b"),
+    _g("Pixlr", r"\bpixlr\b"),
+    _g("Fotor", r"\bfotor\b"),
+    _g("PicsArt", r"\bpicsart\b"),
+    _g("Facetune", r"\bfacetune\d*\b"),
+    _g("Canva", r"\bcanva\b"),
+    _g("Skylum Aurora HDR", r"aurora\s+hdr"),
 )
 
 
