@@ -59,6 +59,8 @@ if str(REPO) not in sys.path:  # ``pipelines`` is a top-level package of the rep
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina")
 DEFAULT_SIZES_MP = (1, 2, 4, 8, 12)
 CHILD_FLAG = "--_child-scan"
+#: Detectors to run (``--detectors``); empty means every registered one.
+DETECTORS: tuple[str, ...] = ()
 GOAL_RATIO = 0.60
 
 
@@ -109,7 +111,7 @@ def machine() -> dict[str, Any]:
         from deeptrawl import detectors
         from deeptrawl.config import VerdictRule
 
-        created = detectors.create()
+        created = detectors.create(DETECTORS)
         detector_set = {
             "detectors": {d.name: d.version for d in created},
             "detector_set_version": detectors.detector_set_version(created, VerdictRule().version),
@@ -392,7 +394,7 @@ def bench_analyzer(files: list[Path], evidence: bool) -> dict[str, Any]:
     from deeptrawl import detectors
     from deeptrawl.analysis import Analyzer, ObjectInput
 
-    analyzer = Analyzer(detectors.create())
+    analyzer = Analyzer(detectors.create(DETECTORS))
     analyzer.setup()
     totals: dict[str, float] = defaultdict(float)
     pixels = 0
@@ -444,7 +446,9 @@ def bench_analyzer(files: list[Path], evidence: bool) -> dict[str, Any]:
 def scan_settings(source: Path, out: Path):
     from deeptrawl.config import ScanSettings, WarehouseSettings
 
-    return ScanSettings(source=str(source), out=str(out), warehouse=WarehouseSettings(location=str(out / "warehouse")))
+    return ScanSettings(
+        source=str(source), out=str(out), warehouse=WarehouseSettings(location=str(out / "warehouse")), detectors=DETECTORS
+    )
 
 
 def bench_scan_inprocess(source: Path, out: Path, beam_args: list[str], use_probes: bool) -> dict[str, Any]:
@@ -549,6 +553,8 @@ def run_child_scan(source: Path, out: Path, beam_args: list[str], use_probes: bo
     for f in (probe_file, rusage_file, pid_file):
         f.unlink(missing_ok=True)
     cli = ["scan", str(source), "--out", str(out), "--no-progress", "--json", *beam_args]
+    if DETECTORS:
+        cli += ["--detectors", ",".join(DETECTORS)]
     if use_probes:
         cmd = [sys.executable, str(Path(__file__).resolve()), CHILD_FLAG, str(probe_file), *cli]
     else:
@@ -805,6 +811,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, default=None, help="where data sets and outputs go; data sets are reused from here [default: a new temp dir]")
     p.add_argument("--keep", action="store_true", help="keep the work dir and scan outputs")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--detectors", default="", help="comma-separated detectors (default: all registered)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout instead of tables")
     p.add_argument("--save", type=Path, default=None, help="also write the JSON results to this file")
     args = p.parse_args(argv)
@@ -822,6 +829,8 @@ def main(argv: list[str] | None = None) -> None:
         child_scan_main(argv[1:])
         return
     args = parse_args(argv)
+    global DETECTORS
+    DETECTORS = tuple(n for n in args.detectors.split(",") if n)
     results: dict[str, Any] = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join([Path(sys.executable).name, "bench/scan_throughput.py", *argv]),

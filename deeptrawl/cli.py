@@ -454,7 +454,8 @@ def list_detectors() -> None:
     for name in detectors.available():
         cls = detectors.get(name)
         kinds = ",".join(sorted(k.value for k in cls.media_kinds))
-        click.echo(f"{name:<12} {cls.version:<8} {kinds:<18} {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
+        doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip()
+        click.echo(f"{name:<10} {cls.version:<7} {kinds:<8} {doc.splitlines()[0] if doc else ''}")
 
 
 @main.command()

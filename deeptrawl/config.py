@@ -45,7 +45,10 @@ class VerdictRule:
     synthetic_threshold: float = 0.70
     authentic_threshold: float = 0.35
     #: Multiplies each detector's score before the maximum; detectors not named weigh 1.0.
-    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    #: JPEG forensics weighs 0.8: recompression alone (its 0.85 finding) is ordinary for
+    #: re-uploaded photos and should read "inconclusive", while its localised findings
+    #: (up to 0.95) still reach "likely_synthetic".
+    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({"jpeg": 0.8}))
     version: str = "rule-v2"
 
 

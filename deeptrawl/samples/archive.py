@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from PIL import Image
 
 from deeptrawl.samples import media
@@ -27,6 +28,12 @@ def _files() -> dict[str, Callable[[], bytes]]:
     def comfy_png() -> bytes:
         return md.png_with_text(Image.fromarray(media.photo("chelsea")), {"prompt": md.comfyui_prompt()})
 
+    def upsampled_png() -> bytes:
+        from deeptrawl.samples.corpus_spectrum import transposed_conv2x
+
+        half = np.asarray(Image.fromarray(media.photo("coffee")).reduce(2))
+        return media.encode(transposed_conv2x(half, np.random.default_rng(3)), "PNG")
+
     def iptc_ai_jpeg() -> bytes:
         return md.with_xmp(Image.fromarray(media.photo("astronaut")), md.iptc_source_type_xmp("trainedAlgorithmicMedia"), fmt="jpeg")
 
@@ -39,6 +46,8 @@ def _files() -> dict[str, Callable[[], bytes]]:
         "real/clip.mp4": media.mp4_clip,
         "manipulated/splice-coffee+chelsea.jpg": lambda: media.splice(media.photo("coffee"), media.photo("chelsea"), seed=1)[0],
         "manipulated/splice-astronaut+coffee.jpg": lambda: media.splice(media.photo("astronaut"), media.photo("coffee"), seed=2)[0],
+        "manipulated/copy-move-astronaut.jpg": lambda: media.encode(media.copy_move(media.photo("astronaut"), seed=4)[0], quality=90),
+        "generated/upsampled-x2-transposed-conv.png": upsampled_png,
         "generated/stable-diffusion-a1111.png": generated_png,
         "generated/comfyui-workflow.png": comfy_png,
         "generated/iptc-trained-algorithmic.jpg": iptc_ai_jpeg,

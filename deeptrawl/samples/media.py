@@ -11,6 +11,7 @@ import io
 import struct
 import zlib
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
@@ -25,6 +26,25 @@ def photo(name: str) -> np.ndarray:
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError("sample media need scikit-image: pip install 'deeptrawl[samples]'") from exc
     return np.asarray(getattr(skimage.data, name)())
+
+
+@lru_cache(maxsize=None)
+def rgb_photo(name: str) -> np.ndarray:
+    """``photo(name)`` as a read-only HxWx3 array (grey expanded, alpha dropped), cached.
+
+    Also knows ``"motorcycle"``: the left view of scikit-image's stereo pair.
+    """
+    if name == "motorcycle":
+        import skimage.data
+
+        image = np.asarray(skimage.data.stereo_motorcycle()[0])
+    else:
+        image = photo(name)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    image = np.ascontiguousarray(image[:, :, :3])
+    image.setflags(write=False)
+    return image
 
 
 def encode(array: np.ndarray | Image.Image, fmt: str = "JPEG", **params) -> bytes:
@@ -56,6 +76,26 @@ def splice(background: np.ndarray, donor: np.ndarray, *, seed: int = 0, fraction
     mask = np.zeros((h, w), bool)
     mask[y : y + ph, x : x + pw] = True
     return encode(base, quality=final_quality), mask
+
+
+def copy_move(image: np.ndarray, *, seed: int = 0, fraction: float = 0.18) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Copy a square region of ``image`` to another place in the same image (a clone).
+
+    Returns the edited image and the boolean masks of the source and the target region.
+    """
+    rng = np.random.default_rng(seed)
+    out = image.copy()
+    h, w = image.shape[:2]
+    side = int(min(h, w) * fraction)
+    while True:
+        sy, sx, ty, tx = (int(v) for v in rng.integers(0, [h - side, w - side, h - side, w - side]))
+        if abs(sy - ty) > side or abs(sx - tx) > side:  # no overlap
+            break
+    out[ty : ty + side, tx : tx + side] = image[sy : sy + side, sx : sx + side]
+    source, target = np.zeros((h, w), bool), np.zeros((h, w), bool)
+    source[sy : sy + side, sx : sx + side] = True
+    target[ty : ty + side, tx : tx + side] = True
+    return out, source, target
 
 
 def truncated(data: bytes, keep: float = 0.5) -> bytes:
