@@ -37,10 +37,11 @@ from PIL import Image  # noqa: E402
 
 import deeptrawl.samples  # noqa: E402
 from deeptrawl import detectors  # noqa: E402
-from deeptrawl.config import Limits  # noqa: E402
+from deeptrawl.config import Limits, VerdictRule  # noqa: E402
 from deeptrawl.media.probe import load_item  # noqa: E402
 from deeptrawl.metrics import iou, pixel_f1, roc_auc  # noqa: E402
 from deeptrawl.samples import media  # noqa: E402
+from deeptrawl.verdict import fuse  # noqa: E402
 
 try:
     import cv2
@@ -62,7 +63,9 @@ def evaluate(per_corpus: int, seed: int) -> dict:
     dets = detectors.create()
     for d in dets:
         d.setup()
-    results: dict = {"corpora": {}, "detectors": [d.name for d in dets]}
+    rule = VerdictRule()
+    # "fused" is the verdict rule over all detectors (deeptrawl/verdict.py).
+    results: dict = {"corpora": {}, "detectors": [d.name for d in dets] + ["fused"]}
     limits = Limits()
     for corpus_name, module in corpora().items():
         started = time.perf_counter()
@@ -77,8 +80,11 @@ def evaluate(per_corpus: int, seed: int) -> dict:
             truth = case.mask
             if truth is not None and case.source_mask is not None:
                 truth = truth | case.source_mask
+            per_detector = {}
             for d in dets:
                 r = d.analyze([item])[0] if d.accepts(item) else None
+                if r is not None:
+                    per_detector[d.name] = r
                 score = 0.0 if r is None or r.score is None else float(r.score)  # abstain = no evidence
                 scores[d.name].append(score)
                 by_kind[d.name][case.kind].append(score)
@@ -86,24 +92,28 @@ def evaluate(per_corpus: int, seed: int) -> dict:
                 if case.manipulated and truth is not None and heat is not None and heat.shape == truth.shape:
                     predicted = heat >= 0.5
                     loc[d.name].append((iou(predicted, truth), pixel_f1(predicted, truth)))
+            verdict = fuse(per_detector, rule)
+            fused = 0.0 if verdict.score is None else verdict.score
+            scores["fused"].append(fused)
+            by_kind["fused"][case.kind].append(fused)
         summary = {"n": len(cases), "manipulated": int(sum(labels)), "seconds": round(time.perf_counter() - started, 1)}
-        for d in dets:
+        for name in results["detectors"]:
             entry = {}
             if 0 < sum(labels) < len(labels):
-                entry["auc"] = round(roc_auc(labels, scores[d.name]), 3)
+                entry["auc"] = round(roc_auc(labels, scores[name]), 3)
             entry["flagged_by_kind"] = {
-                k: round(float(np.mean(np.asarray(v) >= 0.5)), 3) for k, v in sorted(by_kind[d.name].items())
+                k: round(float(np.mean(np.asarray(v) >= 0.5)), 3) for k, v in sorted(by_kind[name].items())
             }
-            if loc[d.name]:
-                ious = np.array([x[0] for x in loc[d.name]])
+            if loc[name]:
+                ious = np.array([x[0] for x in loc[name]])
                 entry["localisation"] = {
                     "cases": len(ious),
                     "mean_iou": round(float(ious.mean()), 3),
                     "iou_ge_0.3": round(float(np.mean(ious >= 0.3)), 3),
                     "iou_ge_0.5": round(float(np.mean(ious >= 0.5)), 3),
-                    "mean_f1": round(float(np.mean([x[1] for x in loc[d.name]])), 3),
+                    "mean_f1": round(float(np.mean([x[1] for x in loc[name]])), 3),
                 }
-            summary[d.name] = entry
+            summary[name] = entry
         results["corpora"][corpus_name] = summary
     return results
 

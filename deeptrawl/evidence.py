@@ -37,6 +37,14 @@ def _fit(size: tuple[int, int]) -> tuple[int, int]:
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
+def _shrink(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Box-reduce by the integer part of the factor first (cheap), then resize exactly."""
+    factor = int(min(image.width / size[0], image.height / size[1]))
+    if factor >= 2:
+        image = image.reduce(factor)
+    return image.resize(size, Image.BILINEAR) if image.size != size else image
+
+
 class EvidenceRenderer:
     """Renders one object's evidence; the shrunken base picture is made once and shared.
 
@@ -50,15 +58,14 @@ class EvidenceRenderer:
 
     def _base_at(self, size: tuple[int, int]) -> np.ndarray:
         if size not in self._base:
-            image = Image.fromarray(self._rgb)
-            self._base[size] = np.asarray(image.resize(size, Image.BILINEAR, reducing_gap=2.0))
+            self._base[size] = np.asarray(_shrink(Image.fromarray(self._rgb), size))
         return self._base[size]
 
     def png(self, evidence: Evidence) -> bytes:
         if evidence.kind == "heatmap":
             heat = Image.fromarray(np.asarray(evidence.array, dtype=np.float32), mode="F")
             size = _fit(heat.size)
-            small = np.asarray(heat.resize(size, Image.BILINEAR, reducing_gap=2.0), dtype=np.float32)
+            small = np.asarray(_shrink(heat, size), dtype=np.float32)
             picture = overlay(self._base_at(size), small) if self._rgb is not None else colormap(small)
             image = Image.fromarray(picture)
         else:
