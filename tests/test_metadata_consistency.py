@@ -9,7 +9,6 @@ files are signed with the throwaway PKI of ``tests/support/c2pa_signing.py``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 
 import numpy as np
@@ -23,7 +22,8 @@ from deeptrawl.media import load_item
 from deeptrawl.samples import corpus_metadata
 from deeptrawl.samples import metadata as meta
 from deeptrawl.samples.media import PHOTOS, encode, photo
-from tests.support.c2pa_signing import Ingredient, sign_image, sign_with_ingredients, tamper_jpeg_scan
+from support.c2pa_signing import Ingredient, sign_image, sign_with_ingredients, tamper_jpeg_scan
+from support.findings import analyze, codes, only
 
 #: The project's "likely authentic" threshold: clean files must stay below it.
 AUTHENTIC = 0.35
@@ -62,21 +62,6 @@ def camera_file(chelsea):
     return meta.camera_jpeg(chelsea)
 
 
-def analyze(detector, data: bytes):
-    result = detector.analyze_one(load_item("mem://test", data, Limits()))
-    json.dumps(result.details)
-    assert result.error is None
-    return result
-
-
-def codes(result) -> set[str]:
-    return {f.code for f in result.findings}
-
-
-def only(result, code: str):
-    matches = [f for f in result.findings if f.code == code]
-    assert matches, f"no {code!r} finding in {sorted(codes(result))}"
-    return matches[0]
 
 
 def assert_moderate(finding, low: float = 0.15, high: float = 0.55):

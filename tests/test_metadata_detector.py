@@ -8,21 +8,19 @@ time (``tests/support/c2pa_signing.py``), so nothing is downloaded.
 from __future__ import annotations
 
 import http.server
-import json
 import pickle
 import threading
 
 import pytest
 
-from deeptrawl.config import Limits
 from deeptrawl.detectors import registry
 from deeptrawl.detectors.metadata import MetadataDetector
 from deeptrawl.detectors.metadata import signatures
 from deeptrawl.detectors.metadata.xmp import XmpError, parse_packet
-from deeptrawl.media import load_item
 from deeptrawl.samples import metadata as meta
 from deeptrawl.samples.media import encode, photo
-from tests.support.c2pa_signing import make_pki, sign_image, tamper_jpeg_scan
+from support.c2pa_signing import make_pki, sign_image, tamper_jpeg_scan
+from support.findings import analyze, codes, only
 
 
 @pytest.fixture(scope="module")
@@ -52,21 +50,6 @@ def c2pa_ai_jpeg(chelsea_jpeg):
     return sign_image(chelsea_jpeg, "image/jpeg", digital_source_type="trainedAlgorithmicMedia")
 
 
-def analyze(detector, data: bytes, uri: str = "mem://test"):
-    result = detector.analyze_one(load_item(uri, data, Limits()))
-    json.dumps(result.details)  # every result must be JSON-serialisable
-    assert result.error is None
-    return result
-
-
-def codes(result) -> set[str]:
-    return {f.code for f in result.findings}
-
-
-def only(result, code: str):
-    matches = [f for f in result.findings if f.code == code]
-    assert matches, f"no {code!r} finding in {[f.code for f in result.findings]}"
-    return matches[0]
 
 
 # --- contract ----------------------------------------------------------------------
