@@ -60,6 +60,11 @@ class DetectorResult:
     def failed(cls, error: MediaError) -> "DetectorResult":
         return cls(score=None, error=error)
 
+    @classmethod
+    def abstain(cls, reason: str) -> "DetectorResult":
+        """No score: the detector has nothing to say about this input, and says why."""
+        return cls(score=None, details={"reason": reason})
+
 
 class Detector(abc.ABC):
     """Base class; subclasses set the class attributes and implement ``analyze_one``

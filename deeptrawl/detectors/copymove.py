@@ -222,10 +222,7 @@ class CopyMoveDetector(Detector):
         rgb = item.rgb
         h, w = rgb.shape[:2]
         if min(h, w) < MIN_SIDE:
-            return DetectorResult(
-                score=None,
-                details={"reason": f"image {w}x{h} is smaller than {MIN_SIDE}px: too little to match"},
-            )
+            return DetectorResult.abstain(f"image {w}x{h} is smaller than {MIN_SIDE}px: too little to match")
         gray, factor = _gray_at(rgb, KEYPOINT_PIXELS)
         pts, desc = self._keypoints(gray)
         pairs, weight = _g2nn(pts, desc, G2NN_RATIO[self.features], MIN_SHIFT, self.features)

@@ -431,10 +431,7 @@ class ElaDetector(Detector):
         rgb = item.rgb
         h, w = rgb.shape[:2]
         if min(h, w) < MIN_SIDE:
-            return DetectorResult(
-                score=None,
-                details={"reason": f"image {w}x{h} is smaller than {MIN_SIDE}px: too few blocks for ELA"},
-            )
+            return DetectorResult.abstain(f"image {w}x{h} is smaller than {MIN_SIDE}px: too few blocks for ELA")
         own, subsampling = _own_compression(item)
         details: dict = {
             "estimated_quality": own.quality if own else None,

@@ -152,10 +152,10 @@ class NoiseDetector(Detector):
         rgb = item.rgb
         h, w = rgb.shape[:2]
         if min(h, w) < MIN_SIDE:
-            return _abstain(f"image {w}x{h} is smaller than {MIN_SIDE}px: too few cells to model its noise")
+            return DetectorResult.abstain(f"image {w}x{h} is smaller than {MIN_SIDE}px: too few cells to model its noise")
         cells = cell_statistics(rgb)
         if int(cells["valid"].sum()) < MIN_CELLS:
-            return _abstain("too few unclipped cells to model the image's noise (flat or saturated image)")
+            return DetectorResult.abstain("too few unclipped cells to model the image's noise (flat or saturated image)")
         per_statistic = {}
         for stat in STATISTICS:
             if stat.key not in cells:
@@ -506,5 +506,3 @@ def _caption(stat: Statistic, sign: int) -> str:
     return f"{stat.label} against what the image's content predicts (bright: {direction} than expected)"
 
 
-def _abstain(reason: str) -> DetectorResult:
-    return DetectorResult(score=None, details={"reason": reason})

@@ -155,13 +155,10 @@ class SpectrumDetector(Detector):
         rgb = item.rgb
         h, w = rgb.shape[:2]
         if min(h, w) < MIN_TILE:
-            return DetectorResult(
-                score=None,
-                details={"reason": f"image {w}x{h} is smaller than {MIN_TILE}px: too few rows for a spectrum"},
-            )
+            return DetectorResult.abstain(f"image {w}x{h} is smaller than {MIN_TILE}px: too few rows for a spectrum")
         spec = analyse(rgb)
         if spec.variance < MIN_VARIANCE:
-            return DetectorResult(score=None, details={"reason": "the image is flat: it has no spectrum to analyse"})
+            return DetectorResult.abstain("the image is flat: it has no spectrum to analyse")
         features = spec.features()
         f = dict(zip(FEATURE_NAMES, (float(v) for v in features)))
         score = _score(f)

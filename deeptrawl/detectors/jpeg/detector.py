@@ -97,9 +97,7 @@ class JpegDetector(Detector):
 
     def analyze_one(self, item: MediaItem) -> DetectorResult:
         if item.media_type.format != "jpeg":
-            return DetectorResult(
-                score=None, details={"reason": f"not a JPEG ({item.media_type.format}): no compression history to read"}
-            )
+            return DetectorResult.abstain(f"not a JPEG ({item.media_type.format}): no compression history to read")
         tables = quant.read_tables(item.image)
         report = quant.analyse(tables)
         details: dict = {"quantisation": report.as_details() if report else None}
