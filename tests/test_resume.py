@@ -46,11 +46,12 @@ def test_sigkill_mid_scan_then_resume(tmp_path):
         while time.monotonic() < deadline and proc.poll() is None and not _rows(warehouse):
             time.sleep(0.1)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"scan ended before the kill: rc={proc.returncode}\n{proc.stderr.read().decode()[-3000:]}"
     partial = _rows(warehouse)
-    assert 0 < len(partial) < N, f"kill should land mid-scan (rows={len(partial)}, rc={proc.returncode})"
-    assert proc.returncode == -signal.SIGKILL
+    assert 0 < len(partial) < N, f"kill should land mid-scan (rows={len(partial)})"
 
     done = subprocess.run(cmd + ["--json"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy.exc
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
@@ -31,6 +32,7 @@ from deeptrawl.warehouse.base import ResultsSink
 from deeptrawl.warehouse.schema import ARROW_SCHEMA, PARTITION_SPEC, RESULTS_SCHEMA, to_arrow
 
 COMMIT_ATTEMPTS = 8
+CATALOG_ATTEMPTS = 5
 
 
 def _is_remote(location: str) -> bool:
@@ -66,7 +68,18 @@ class IcebergSink(ResultsSink):
         uri = s.catalog_uri or default_uri
         if uri is None:
             raise ConfigError("a remote warehouse location needs --catalog-uri (e.g. postgresql+psycopg2://...)")
-        return SqlCatalog(s.catalog_name, uri=uri, warehouse=location, **dict(s.properties))
+        # Only writers create the catalog's own tables: a reader that created them could
+        # race the scan that is creating them too, and SQLite would fail one of the two with
+        # "table already exists". Two writers can still race, so construction is retried.
+        properties = {"init_catalog_tables": str(self._create).lower(), **dict(s.properties)}
+        for attempt in range(CATALOG_ATTEMPTS):
+            try:
+                return SqlCatalog(s.catalog_name, uri=uri, warehouse=location, **properties)
+            except sqlalchemy.exc.OperationalError:
+                if attempt == CATALOG_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def table(self) -> Table:
         if self._table is None:
@@ -79,7 +92,7 @@ class IcebergSink(ResultsSink):
             else:
                 try:
                     self._table = catalog.load_table(self.identifier)
-                except NoSuchTableError:
+                except (NoSuchTableError, sqlalchemy.exc.OperationalError):  # no catalog tables yet either
                     raise ConfigError(
                         f"no results table {self.identifier} in warehouse {self.settings.location}"
                     ) from None
