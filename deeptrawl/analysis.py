@@ -16,11 +16,12 @@ from typing import Sequence
 from opentelemetry import trace
 
 from deeptrawl import __version__, tracing
-from deeptrawl.config import Limits, VerdictRule
+from deeptrawl.config import Limits
 from deeptrawl.detectors.base import Detector, DetectorResult
 from deeptrawl.detectors.registry import detector_set_version
 from deeptrawl.errors import DeeptrawlError, MediaError
 from deeptrawl.evidence import EvidenceRenderer
+from deeptrawl.fusion import default_fuser
 from deeptrawl.media.item import MediaItem
 from deeptrawl.media.probe import load_item
 from deeptrawl.media.sniff import SNIFF_BYTES, sniff
@@ -33,7 +34,7 @@ from deeptrawl.report import (
     MediaReport,
     VerdictReport,
 )
-from deeptrawl.verdict import Label, Verdict, fuse
+from deeptrawl.verdict import Fuser, Label, Verdict, fuse
 
 PIPELINE_VERSION = f"deeptrawl-{__version__}"
 
@@ -57,6 +58,8 @@ class Analysis:
     report: ForensicReport
     #: Evidence URI -> PNG bytes, for the caller to store.
     evidence: dict[str, bytes] = field(default_factory=dict)
+    #: Detector name -> its raw result (fusion is fitted and evaluated on these).
+    results: dict[str, DetectorResult] = field(default_factory=dict)
 
 
 class Analyzer:
@@ -65,14 +68,14 @@ class Analyzer:
         detectors: Sequence[Detector],
         *,
         limits: Limits = Limits(),
-        rule: VerdictRule = VerdictRule(),
+        rule: Fuser | None = None,
         scan_id: str | None = None,
     ) -> None:
         self.detectors = list(detectors)
         self.limits = limits
-        self.rule = rule
+        self.rule = rule if rule is not None else default_fuser(d.name for d in self.detectors)
         self.scan_id = scan_id
-        self.set_version = detector_set_version(self.detectors, rule.version)
+        self.set_version = detector_set_version(self.detectors, self.rule.version)
 
     def setup(self) -> None:
         for detector in self.detectors:
@@ -197,7 +200,7 @@ class Analyzer:
             span_id=span_id,
             created_at=datetime.now(timezone.utc),
         )
-        return Analysis(report, evidence)
+        return Analysis(report, evidence, {d.name: r for d, r, _ in state.results})
 
 
 class _State:

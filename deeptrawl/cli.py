@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from deeptrawl import __version__
-from deeptrawl.config import Limits, S3Settings, ScanSettings, VerdictRule, WarehouseSettings
+from deeptrawl.config import Limits, S3Settings, ScanSettings, WarehouseSettings
 from deeptrawl.errors import ConfigError, DeeptrawlError
 
 EXIT_CODES = """\b
@@ -204,7 +204,6 @@ def scan(ctx, source, out, warehouse, catalog_uri, s3_endpoint, s3_region, s3_pr
         warehouse=_warehouse(out, warehouse, catalog_uri),
         s3=_s3(s3_endpoint, s3_region, s3_profile),
         limits=Limits(max_bytes=max_bytes, max_pixels=max_pixels, max_duration_s=max_duration),
-        rule=VerdictRule(),
         detectors=_detector_names(detector_list),
         analyze_batch_size=batch_size,
         commit_batch_size=commit_batch_size,
@@ -455,7 +454,7 @@ def list_detectors() -> None:
         cls = detectors.get(name)
         kinds = ",".join(sorted(k.value for k in cls.media_kinds))
         doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip()
-        click.echo(f"{name:<10} {cls.version:<7} {kinds:<8} {doc.splitlines()[0] if doc else ''}")
+        click.echo(f"{name:<10} {cls.version:<16} {kinds:<8} {doc.splitlines()[0] if doc else ''}")
 
 
 @main.command()
@@ -473,6 +472,20 @@ def schema(check):
         click.echo(f"{SCHEMA_PATH} is up to date")
         return
     click.echo(f"wrote {write_schema()}")
+
+
+from deeptrawl.models.cli import models as models_group  # noqa: E402
+from deeptrawl.models.cli import train  # noqa: E402
+
+main.add_command(models_group)
+main.add_command(train)
+
+
+from deeptrawl.corpus.cli import corpus  # noqa: E402 - imports this module back
+from deeptrawl.evaluation.cli import evaluate  # noqa: E402
+
+main.add_command(corpus)
+main.add_command(evaluate)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from deeptrawl.fusion import FusionModel
 
 MiB = 1024 * 1024
 
@@ -40,7 +43,9 @@ class S3Settings:
 
 @dataclass(frozen=True, kw_only=True)
 class VerdictRule:
-    """The documented fusion rule (calibrated fusion replaces it later; see docs in verdict.py)."""
+    """The documented hand-written fusion rule (see verdict.py): the fallback while no
+    trained ``FusionModel`` is installed. Its default thresholds also read decisive
+    findings when a model fuses."""
 
     synthetic_threshold: float = 0.70
     authentic_threshold: float = 0.35
@@ -74,8 +79,12 @@ class ScanSettings:
     warehouse: WarehouseSettings
     s3: S3Settings = field(default_factory=S3Settings)
     limits: Limits = field(default_factory=Limits)
-    rule: VerdictRule = field(default_factory=VerdictRule)
+    #: How detector results become a verdict: the rule, or a trained fusion model.
+    #: ``None``: the installed fusion model when the scan runs every detector it was trained
+    #: on, else the rule (``deeptrawl.fusion.default_fuser``).
+    rule: VerdictRule | FusionModel | None = None
     detectors: tuple[str, ...] = ()  # empty: every registered detector
     analyze_batch_size: int = 8
     commit_batch_size: int = 200
     incremental: bool = True
+

@@ -6,6 +6,8 @@ from Python (tests, ``jobs/`` entry points) with the same settings object.
 
 from __future__ import annotations
 
+import dataclasses
+
 import threading
 import time
 import uuid
@@ -18,6 +20,7 @@ import pyarrow.compute as pc
 from deeptrawl import detectors as detector_registry
 from deeptrawl import progress, tracing
 from deeptrawl.config import ScanSettings
+from deeptrawl.fusion import default_fuser
 from deeptrawl.storage import open_store
 from deeptrawl.warehouse import IcebergSink, count_by
 
@@ -70,6 +73,8 @@ def run_scan(
 
     tracing.configure()
     analyzer_detectors = detector_registry.create(settings.detectors)
+    if settings.rule is None:  # resolved once here, so every worker fuses the same way
+        settings = dataclasses.replace(settings, rule=default_fuser(d.name for d in analyzer_detectors))
     set_version = detector_registry.detector_set_version(analyzer_detectors, settings.rule.version)
     scan_id = new_scan_id()
     summary = ScanSummary(scan_id=scan_id, source=settings.source, detector_set_version=set_version)

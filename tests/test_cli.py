@@ -13,7 +13,8 @@ from deeptrawl.cli import main
 from deeptrawl.report import SCHEMA_PATH
 from deeptrawl.samples import media
 
-COMMANDS = ["scan", "results", "report", "query", "analyze", "sample", "detectors", "schema"]
+COMMANDS = ["scan", "results", "report", "query", "analyze", "sample", "detectors", "schema", "evaluate", "train",
+            "corpus", "corpus build", "models", "models export", "models list"]
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def cli():
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_help_everywhere(cli, command):
-    out = cli(*([command] if command else []), "--help").output
+    out = cli(*(command.split() if command else []), "--help").output
     assert "Usage:" in out
     if command in (None, "scan"):
         assert "Exit codes" in out
@@ -80,7 +81,9 @@ def test_scan_results_and_report(cli, tmp_path):
     assert by_name["bad/truncated.jpg"]["error_code"] == "truncated"
     assert by_name["bad/error-page.jpg"]["error_code"] == "unsupported"
     assert by_name["bad/photo-named-as.txt"]["mime"] == "image/jpeg"
-    assert by_name["real/astronaut.jpg"]["verdict"] == "likely_authentic"
+    # The calibrated fusion flags at a 1% false-positive rate: a real photo is never flagged
+    # (with the current weak models it is "inconclusive", see the model card).
+    assert by_name["real/astronaut.jpg"]["verdict"] in {"likely_authentic", "inconclusive"}
 
     lines = cli("results", "--out", str(out), "--format", "jsonl", "--status", "error").output.splitlines()
     assert lines and all(json.loads(line)["status"] == "error" for line in lines)

@@ -73,13 +73,28 @@ def accepted(det: Detector, inputs: dict[str, bytes], labels) -> list[str]:
 SMALL = ["rgb_jpeg", "rgb_png", "gray_L", "rgba", "i16_png", "palette_P", "tiny_8x8", "one_pixel"]
 
 
-def assert_same(a: DetectorResult, b: DetectorResult, what: str) -> None:
-    assert a.score == b.score, what
-    assert a.findings == b.findings, what
-    assert a.details == b.details, what
+def _close(a, b, tol: float) -> bool:
+    """Equal, up to ``tol`` on floats anywhere inside dicts and lists."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= tol
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b))
+    return a == b
+
+
+def assert_same(a: DetectorResult, b: DetectorResult, what: str, tol: float = 0.0) -> None:
+    """Identical results; ``tol`` > 0 for networks, whose float sums depend on the batch
+    size the kernels see (a few 1e-9 here), as in any batched inference server."""
+    assert (a.score is None) == (b.score is None) and _close(a.score, b.score, tol), what
+    assert [(f.code, f.decisive) for f in a.findings] == [(f.code, f.decisive) for f in b.findings], what
+    assert _close([f.score for f in a.findings], [f.score for f in b.findings], tol), what
+    assert _close(a.details, b.details, max(tol, 1e-4) if tol else 0.0), what  # details are rounded for JSON
     assert [(e.name, e.kind, e.caption) for e in a.evidence] == [(e.name, e.kind, e.caption) for e in b.evidence], what
     for ea, eb in zip(a.evidence, b.evidence):
-        assert np.array_equal(ea.array, eb.array), f"{what}: evidence {ea.name} differs"
+        same = np.allclose(ea.array, eb.array, atol=1e-4) if tol else np.array_equal(ea.array, eb.array)
+        assert same, f"{what}: evidence {ea.name} differs"
     assert type(a.error) is type(b.error), what
     assert (a.error and a.error.message) == (b.error and b.error.message), what
 
@@ -152,12 +167,13 @@ def test_batch_equals_single_in_order(detector, inputs):
     labels = accepted(detector, inputs, SMALL)
     batch = detector.analyze([load(inputs, label) for label in labels])
     assert len(batch) == len(labels)
+    tol = 1e-6 if detector.batched else 0.0
     for label, result in zip(labels, batch):
-        assert_same(result, detector.analyze([load(inputs, label)])[0], f"{detector.name}: {label} batched vs alone")
+        assert_same(result, detector.analyze([load(inputs, label)])[0], f"{detector.name}: {label} batched vs alone", tol)
     # Order follows the input, not e.g. sorting by size.
     backwards = detector.analyze([load(inputs, label) for label in reversed(labels)])
     for result, expected in zip(backwards, reversed(batch)):
-        assert_same(result, expected, f"{detector.name}: reversed batch")
+        assert_same(result, expected, f"{detector.name}: reversed batch", tol)
 
 
 def test_empty_batch(detector):

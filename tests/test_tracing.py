@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from deeptrawl.config import ScanSettings, WarehouseSettings
-from deeptrawl.detectors import available
+from deeptrawl.detectors import available, get
 from deeptrawl.samples import media
 from deeptrawl.scan import run_scan
 
@@ -39,11 +39,17 @@ def test_scan_span_tree(tmp_path, spans):
     assert all(parent_name(s) == "deeptrawl.scan" for s in objects)
     assert sorted(s.attributes["deeptrawl.object_uri"].rsplit("/", 1)[1] for s in objects) == ["a.jpg", "b.png", "broken.jpg"]
 
+    decodable = {s.context.span_id for s in objects if "deeptrawl.error_code" not in s.attributes}
     for name in available():
         children = [s for s in finished if s.name == f"deeptrawl.detector.{name}"]
-        # one detector span per decodable image, each a child of its object's span
-        assert len(children) == 2, name
-        assert all(parent_name(s) == "deeptrawl.analyze_object" for s in children)
+        if get(name).batched:
+            # one span per batch, beside the objects' spans and linked to each of them
+            assert children and all(parent_name(s) == "deeptrawl.scan" for s in children), name
+            assert {link.context.span_id for s in children for link in s.links} == decodable, name
+        else:
+            # one detector span per decodable image, each a child of its object's span
+            assert len(children) == 2, name
+            assert all(parent_name(s) == "deeptrawl.analyze_object" for s in children)
     broken = next(s for s in objects if s.attributes["deeptrawl.object_uri"].endswith("broken.jpg"))
     assert broken.attributes["deeptrawl.error_code"] == "unsupported"
 

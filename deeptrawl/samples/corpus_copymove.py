@@ -103,21 +103,24 @@ def _real_case(rng: np.random.Generator, name: str, i: int) -> Case:
     return Case(name=f"copymove-{i:04d}-real-{name}-{how}", data=data, manipulated=False, kind="real")
 
 
-def _clone_case(rng: np.random.Generator, name: str, kind: str, i: int) -> Case:
-    image = _crop(rng, media.rgb_photo(name))
+def clone(image: np.ndarray, rng: np.random.Generator, kind: str,
+          attempts: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Copy one region of ``image`` elsewhere in it, moved as ``kind`` says ("translate",
+    "flat", "rotate", "scale", "rotate_scale"): (edited image, target mask, source mask),
+    or None when no copy fits."""
     h, w = image.shape[:2]
     angle = float(rng.uniform(10, 90) * rng.choice([-1, 1])) if "rotate" in kind else 0.0
     scale = float(rng.uniform(0.7, 1.4)) if "scale" in kind else 1.0
     if "scale" in kind and abs(scale - 1.0) < 0.08:  # a 3% scaling is a translation in disguise
         scale = 1.0 + 0.08 * np.sign(scale - 1.0 or 1.0)
     area = rng.uniform(0.015, 0.06)
-    for _ in range(20):
+    for _ in range(attempts):
         placed = _place(rng, image, kind, area, angle, scale)
         if placed is not None:
             break
         area *= 0.85  # no room for a copy this size: try a smaller one
-    else:  # pragma: no cover - only for absurdly small images
-        raise ValueError(f"could not place a copy in {name} {w}x{h}")
+    else:
+        return None
     source, matrix = placed
     if kind in ("translate", "flat"):
         interp = cv2.INTER_NEAREST  # a whole-pixel shift: an exact copy
@@ -127,6 +130,15 @@ def _clone_case(rng: np.random.Generator, name: str, kind: str, i: int) -> Case:
     target = cv2.warpAffine(source.astype(np.float32), matrix, (w, h), flags=cv2.INTER_LINEAR) > 0.5
     edited = image.copy()
     edited[target] = warped[target]
+    return edited, target, source
+
+
+def _clone_case(rng: np.random.Generator, name: str, kind: str, i: int) -> Case:
+    image = _crop(rng, media.rgb_photo(name))
+    cloned = clone(image, rng, kind)
+    if cloned is None:  # pragma: no cover - only for absurdly small images
+        raise ValueError(f"could not place a copy in {name} {image.shape[1]}x{image.shape[0]}")
+    edited, target, source = cloned
     quality = (85, 90, 95) if kind == "flat" else (75, 80, 85, 90, 95)
     data, how = _save(rng, edited, quality)
     return Case(
@@ -139,7 +151,7 @@ def _clone_case(rng: np.random.Generator, name: str, kind: str, i: int) -> Case:
     )
 
 
-def _shape(rng: np.random.Generator) -> np.ndarray:
+def region_shape(rng: np.random.Generator) -> np.ndarray:
     """A filled region in a 128x128 frame: rectangle, ellipse or random star-shaped polygon."""
     size = 128
     mask = np.zeros((size, size), np.uint8)
@@ -173,7 +185,7 @@ def _place(rng, image, kind, area, angle, scale):
     """Choose source region and transform; None when the copy does not fit."""
     h, w = image.shape[:2]
     aspect = rng.uniform(0.6, 1.6)
-    shape = _shape(rng)
+    shape = region_shape(rng)
     box_area = area / shape.mean()  # so that the region itself, not its box, covers ``area``
     rh = int(np.sqrt(box_area * h * w * aspect))
     rw = int(np.sqrt(box_area * h * w / aspect))

@@ -22,7 +22,12 @@ import pyarrow.compute as pc
 import sqlalchemy.exc
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
 from pyiceberg.expressions import And, AlwaysTrue, BooleanExpression, EqualTo, In
 from pyiceberg.table import Table
 
@@ -85,10 +90,7 @@ class IcebergSink(ResultsSink):
         if self._table is None:
             catalog = self.catalog()
             if self._create:
-                catalog.create_namespace_if_not_exists(self.settings.namespace)
-                self._table = catalog.create_table_if_not_exists(
-                    self.identifier, schema=RESULTS_SCHEMA, partition_spec=PARTITION_SPEC
-                )
+                self._table = self._create_table(catalog)
             else:
                 try:
                     self._table = catalog.load_table(self.identifier)
@@ -97,6 +99,20 @@ class IcebergSink(ResultsSink):
                         f"no results table {self.identifier} in warehouse {self.settings.location}"
                     ) from None
         return self._table
+
+    def _create_table(self, catalog: Catalog) -> Table:
+        # "if not exists" is check-then-insert: two writers starting together can both see
+        # nothing and one insert then fails on the catalog's unique key. Looking again wins.
+        for attempt in range(CATALOG_ATTEMPTS):
+            try:
+                catalog.create_namespace_if_not_exists(self.settings.namespace)
+                return catalog.create_table_if_not_exists(self.identifier, schema=RESULTS_SCHEMA, partition_spec=PARTITION_SPEC)
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError, NamespaceAlreadyExistsError,
+                    TableAlreadyExistsError):
+                if attempt == CATALOG_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     # -- ResultsSink -----------------------------------------------------------------
 

@@ -1,0 +1,399 @@
+"""``deeptrawl train``: fit the learned detectors and the fusion on a corpus (``deeptrawl corpus build``).
+
+On the CPU, in minutes, because every expensive step runs once and is cached:
+
+* the frozen EfficientNet-Lite0 trunk runs once over every tile (whole-image CNN) and every
+  face crop (face CNN); only the tail and the head train, on the cached trunk outputs,
+  with early stopping on the image-level AUC of the ``calib`` split. Tile labels come from
+  the manipulation masks: a tile of a spliced photo that holds no pasted pixel is left out
+  rather than called fake; every tile of a GAN image is fake;
+* the spectral features are computed once for the frequency model (an MLP);
+* the forensic detectors (which have no training) score ``calib`` and ``test`` once.
+
+The fusion is then fitted and calibrated on ``calib`` from every detector's score, the
+learned ones included as they score images they were not trained on. The same caches
+give the leave-one-kind-out table: for each fake kind, everything is retrained without
+it and tested on it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from PIL import Image
+from torch import nn
+
+from deeptrawl.detectors.base import DetectorResult
+from deeptrawl.detectors.learned.cnn import FACE_MARGIN, FACE_SEARCH_SIDE, MAX_PER_SIDE, MIN_FACE_SCORE
+from deeptrawl.metrics import roc_auc
+from deeptrawl.models import tiles, weights
+from deeptrawl.models.frequency import FrequencyNet
+from deeptrawl.models.spatial import SpatialNet
+
+Progress = Callable[[str, int, int], None]
+MODELS = ("cnn", "face_cnn", "frequency", "fusion")
+LEARNED = ("cnn", "face_cnn", "frequency")
+FORENSIC = ("ela", "noise", "jpeg", "copymove", "spectrum", "metadata")
+
+
+def _quiet(task: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings:
+    corpus: Path
+    out: Path = weights.WEIGHTS_DIR
+    epochs: int = 8
+    batch_size: int = 64
+    seed: int = 0
+    #: Tiles per image side for the whole-image CNN (as at inference: ``detectors.learned.cnn``).
+    max_per_side: int = MAX_PER_SIDE
+    # Face crops as the face_cnn detector takes them (deeptrawl/detectors/learned/cnn.py).
+    face_margin: float = FACE_MARGIN
+    min_face_score: float = MIN_FACE_SCORE
+    #: Also retrain without each fake kind and test on it (``training.json`` ``loko``).
+    leave_one_kind_out: bool = False
+
+
+@dataclass(frozen=True)
+class Example:
+    path: Path
+    label: int
+    kind: str
+    split: str
+    mask_path: Path | None
+
+    def rgb(self) -> np.ndarray:
+        return np.asarray(Image.open(self.path).convert("RGB"))
+
+    def mask(self, shape: tuple[int, int]) -> np.ndarray:
+        if self.label == 0:
+            return np.zeros(shape, bool)
+        if self.mask_path is None:  # whole-image synthesis
+            return np.ones(shape, bool)
+        return np.asarray(Image.open(self.mask_path).convert("L")) > 127
+
+
+def read_corpus(corpus: Path) -> list[Example]:
+    table = pq.read_table(corpus / "manifest.parquet").to_pylist()
+    return [
+        Example(corpus / r["path"], int(r["label"]), r["kind"], r["split"], corpus / r["mask_path"] if r.get("mask_path") else None)
+        for r in sorted(table, key=lambda r: r["path"])
+    ]
+
+
+# --- caches --------------------------------------------------------------------------------
+
+
+@dataclass
+class TileSet:
+    """Trunk outputs of every tile (or face crop) of a split, and whose they are."""
+
+    features: torch.Tensor  # float16, one row per tile
+    labels: np.ndarray      # per tile: 1, 0 or -1 (ignore)
+    owner: np.ndarray       # per tile: index of its example in the split
+
+    def subset(self, keep_examples: np.ndarray) -> "TileSet":
+        rows = np.isin(self.owner, np.flatnonzero(keep_examples))
+        return TileSet(self.features[torch.from_numpy(rows)], self.labels[rows], self.owner[rows])
+
+
+@dataclass
+class SplitCache:
+    examples: list[Example]
+    cnn: TileSet
+    face: TileSet
+    spectral: np.ndarray          # N x 62, NaN rows where the image has no spectrum
+    forensic: list[dict[str, DetectorResult]] = field(default_factory=list)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([e.label for e in self.examples])
+
+    @property
+    def kinds(self) -> np.ndarray:
+        return np.array([e.kind for e in self.examples])
+
+
+def _trunk(net: SpatialNet, crops: list[np.ndarray]) -> torch.Tensor:
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(crops), 32):
+            out.append(net.trunk(torch.from_numpy(np.stack(crops[i : i + 32]))).half())
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.float16)
+
+
+def _label(mask_region: np.ndarray) -> int:
+    frac = float(mask_region.mean()) if mask_region.size else 0.0
+    return 1 if frac >= 0.05 else (0 if frac == 0 else -1)
+
+
+def cache_split(net: SpatialNet, examples: list[Example], settings: TrainSettings, progress: Progress, split: str,
+                forensic: bool) -> SplitCache:
+    from deeptrawl.detectors.spectrum import FEATURE_NAMES, MIN_TILE, spectral_features
+    from deeptrawl.faces import crop_box, crop_face, detect_faces
+
+    tiles_, tile_labels, tile_owner = [], [], []
+    faces_, face_labels, face_owner = [], [], []
+    spectral = np.full((len(examples), len(FEATURE_NAMES)), np.nan, np.float32)
+    for i, ex in enumerate(examples):
+        progress(f"{split}: crops and spectra", i, len(examples))
+        rgb = ex.rgb()
+        mask = ex.mask(rgb.shape[:2])
+        corners = tiles.positions(*rgb.shape[:2], max_per_side=settings.max_per_side)
+        tiles_.extend(tiles.extract(rgb, corners))
+        tile_labels.extend(tiles.tile_labels(mask, corners))
+        tile_owner.extend([i] * len(corners))
+        found = [f for f in detect_faces(rgb, max_side=FACE_SEARCH_SIDE) if f.score >= settings.min_face_score]
+        if found:
+            y0, x0, y1, x1 = crop_box(found[0], settings.face_margin)
+            faces_.append(np.ascontiguousarray(crop_face(rgb, found[0], size=tiles.TILE, margin=settings.face_margin).transpose(2, 0, 1)))
+            face_labels.append(_label(mask[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)]))
+            face_owner.append(i)
+        if min(rgb.shape[:2]) >= MIN_TILE:
+            f = spectral_features(rgb)
+            if np.all(np.isfinite(f)):
+                spectral[i] = f
+    progress(f"{split}: crops and spectra", len(examples), len(examples))
+    progress(f"{split}: trunk", 0, 1)
+    cache = SplitCache(
+        examples,
+        TileSet(_trunk(net, tiles_), np.asarray(tile_labels, np.int8), np.asarray(tile_owner)),
+        TileSet(_trunk(net, faces_), np.asarray(face_labels, np.int8), np.asarray(face_owner, dtype=int)),
+        spectral,
+    )
+    progress(f"{split}: trunk", 1, 1)
+    if forensic:
+        cache.forensic = _forensic_results(examples, progress, split)
+    return cache
+
+
+def _forensic_results(examples: list[Example], progress: Progress, split: str) -> list[dict[str, DetectorResult]]:
+    from deeptrawl import detectors
+    from deeptrawl.evaluation.scoring import score_files
+
+    rows = [{"path": str(e.path)} for e in examples]
+    scored = score_files(rows, Path("/"), detectors=detectors.create(FORENSIC),
+                         progress=lambda d, t: progress(f"{split}: forensic detectors", d, t))
+    return [dict(s.results) for s in scored]
+
+
+# --- the spatial CNNs ------------------------------------------------------------------------
+
+
+def spatial_scores(net: SpatialNet, data: TileSet, n_examples: int) -> np.ndarray:
+    """Per example: the detector's score (smooth max over its tiles), NaN without tiles."""
+    net.eval()
+    with torch.no_grad():
+        logits = torch.cat([net.head(net.tail(f.float())) for f in data.features.split(256)]).numpy() if len(data.features) else np.empty(0)
+    out = np.full(n_examples, np.nan)
+    for i in np.unique(data.owner):
+        out[i] = 1 / (1 + np.exp(-tiles.pool_logits(logits[data.owner == i])))
+    return out
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    seen = ~np.isnan(scores)
+    if len(set(labels[seen].tolist())) < 2:
+        return float("nan")
+    return roc_auc(labels[seen], scores[seen])
+
+
+def fit_spatial(train: TileSet, calib: TileSet, calib_labels: np.ndarray, settings: TrainSettings,
+                progress: Progress, task: str) -> tuple[SpatialNet, dict]:
+    torch.manual_seed(settings.seed)
+    net = SpatialNet()
+    keep = train.labels >= 0
+    x, y = train.features[torch.from_numpy(keep)], torch.from_numpy(train.labels[keep].astype(np.float32))
+    if len(y) == 0 or y.min() == y.max():
+        raise ValueError(f"{task}: the training split needs both real and fake examples")
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor((y == 0).sum().item() / max((y == 1).sum().item(), 1)))
+    optimiser = torch.optim.AdamW(
+        [{"params": net.tail.parameters(), "lr": 3e-4}, {"params": net.fc.parameters(), "lr": 1e-3}], weight_decay=1e-4
+    )
+    generator = torch.Generator().manual_seed(settings.seed)
+    best: tuple[float, dict | None, int] = (-1.0, None, 0)
+    history = []
+    for epoch in range(settings.epochs):
+        net.train()
+        order = torch.randperm(len(y), generator=generator)
+        total = 0.0
+        for start in range(0, len(y), settings.batch_size):
+            idx = order[start : start + settings.batch_size]
+            optimiser.zero_grad()
+            loss = loss_fn(net.head(net.tail(x[idx].float())), y[idx])
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach()) * len(idx)
+        auc = _auc(calib_labels, spatial_scores(net, calib, len(calib_labels)))
+        history.append({"epoch": epoch + 1, "loss": round(total / len(y), 4), "calib_auc": round(auc, 4)})
+        progress(task, epoch + 1, settings.epochs)
+        if best[1] is None or auc > best[0]:
+            best = (auc, {k: v.clone() for k, v in net.trained_state().items()}, epoch + 1)
+    net.load_trained_state(best[1])
+    return net.eval(), {"calib_auc": round(best[0], 4), "best_epoch": best[2], "history": history,
+                        "train_crops": int(keep.sum())}
+
+
+# --- the frequency model ---------------------------------------------------------------------
+
+
+def frequency_scores(net: FrequencyNet, spectral: np.ndarray) -> np.ndarray:
+    out = np.full(len(spectral), np.nan)
+    ok = ~np.isnan(spectral).any(1)
+    if ok.any():
+        with torch.no_grad():
+            out[ok] = torch.sigmoid(net(torch.from_numpy(spectral[ok]))).numpy()
+    return out
+
+
+def fit_frequency(x: np.ndarray, y: np.ndarray, calib_x: np.ndarray, calib_y: np.ndarray, settings: TrainSettings,
+                  epochs: int = 400) -> tuple[FrequencyNet, dict]:
+    torch.manual_seed(settings.seed)
+    ok = ~np.isnan(x).any(1)
+    tx, ty = torch.from_numpy(x[ok]), torch.from_numpy(y[ok].astype(np.float32))
+    net = FrequencyNet(x.shape[1])
+    net.mean.copy_(tx.mean(0))
+    net.std.copy_(tx.std(0).clamp_min(1e-6))
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(float((ty == 0).sum() / max((ty == 1).sum(), 1))))
+    optimiser = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-3)
+    best: tuple[float, dict | None, int] = (-1.0, None, 0)
+    for epoch in range(epochs):
+        net.train()
+        optimiser.zero_grad()
+        loss = loss_fn(net(tx), ty)  # full batch: at most a few thousand rows of 62 features
+        loss.backward()
+        optimiser.step()
+        if (epoch + 1) % 10 == 0:
+            net.eval()
+            auc = _auc(calib_y, frequency_scores(net, calib_x))
+            if best[1] is None or auc > best[0]:
+                best = (auc, {k: v.clone() for k, v in net.state_dict().items()}, epoch + 1)
+    net.load_state_dict(best[1])
+    return net.eval(), {"calib_auc": round(best[0], 4), "best_epoch": best[2], "train_images": int(ok.sum())}
+
+
+# --- fitting everything on the caches --------------------------------------------------------
+
+
+@dataclass
+class Fitted:
+    nets: dict[str, nn.Module]
+    metrics: dict[str, dict]
+    fusion: object | None = None
+
+
+def _results(cache: SplitCache, scores: Mapping[str, np.ndarray]) -> list[dict[str, DetectorResult]]:
+    """Per example: the forensic results plus the learned detectors' scores from the caches."""
+    rows = []
+    for i in range(len(cache.examples)):
+        row = dict(cache.forensic[i]) if cache.forensic else {}
+        for name, values in scores.items():
+            row[name] = DetectorResult(score=float(values[i])) if not np.isnan(values[i]) else DetectorResult.abstain("no input")
+        rows.append(row)
+    return rows
+
+
+def learned_scores(nets: Mapping[str, nn.Module], cache: SplitCache) -> dict[str, np.ndarray]:
+    n = len(cache.examples)
+    out = {}
+    if "cnn" in nets:
+        out["cnn"] = spatial_scores(nets["cnn"], cache.cnn, n)
+    if "face_cnn" in nets:
+        out["face_cnn"] = spatial_scores(nets["face_cnn"], cache.face, n)
+    if "frequency" in nets:
+        out["frequency"] = frequency_scores(nets["frequency"], cache.spectral)
+    return out
+
+
+def fit_all(train: SplitCache, calib: SplitCache, settings: TrainSettings, progress: Progress, only: Sequence[str],
+            *, without: str | None = None, recipe: str = "") -> Fitted:
+    """Fit the named models on ``train`` (minus the kind ``without``) and the fusion on ``calib``."""
+    keep_train = train.kinds != without
+    keep_calib = calib.kinds != without
+    tag = f" (without {without})" if without else ""
+    nets: dict[str, nn.Module] = {}
+    metrics: dict[str, dict] = {}
+    calib_labels = calib.labels
+    for name, attr in (("cnn", "cnn"), ("face_cnn", "face")):
+        if name in only:
+            nets[name], metrics[name] = fit_spatial(
+                getattr(train, attr).subset(keep_train), getattr(calib, attr), calib_labels, settings, progress, f"{name}: epochs{tag}"
+            )
+    if "frequency" in only:
+        nets["frequency"], metrics["frequency"] = fit_frequency(
+            train.spectral[keep_train], train.labels[keep_train], calib.spectral, calib_labels, settings
+        )
+    fitted = Fitted(nets, metrics)
+    if "fusion" in only:
+        from deeptrawl.fusion import FusionModel
+
+        rows = _results(calib, learned_scores(nets, calib))
+        fitted.fusion = FusionModel.fit([r for r, k in zip(rows, keep_calib) if k], list(calib_labels[keep_calib].astype(bool)),
+                                        seed=settings.seed, data=recipe)
+    return fitted
+
+
+def _fused(fitted: Fitted, cache: SplitCache) -> np.ndarray:
+    from deeptrawl.verdict import fuse
+
+    scores = [fuse(r, fitted.fusion).score for r in _results(cache, learned_scores(fitted.nets, cache))]
+    return np.array([np.nan if s is None else s for s in scores])
+
+
+def leave_one_kind_out(train: SplitCache, calib: SplitCache, test: SplitCache, settings: TrainSettings,
+                       progress: Progress) -> dict[str, float]:
+    """For each fake kind: retrain every model without it, then AUC of that kind vs the reals of ``test``."""
+    out = {}
+    for kind in sorted(set(train.kinds.tolist()) - {"real"}):
+        fitted = fit_all(train, calib, settings, progress, MODELS, without=kind)
+        scores = _fused(fitted, test)
+        rows = (test.kinds == kind) | (test.labels == 0)
+        out[kind] = round(_auc(test.labels[rows], scores[rows]), 4)
+    return out
+
+
+def train(settings: TrainSettings, progress: Progress = _quiet, only: Sequence[str] = MODELS) -> dict:
+    """Train the named models, write their weights and ``training.json``; return the metrics."""
+    torch.manual_seed(settings.seed)
+    examples = read_corpus(settings.corpus)
+    net = SpatialNet()
+    needs_forensic = "fusion" in only or settings.leave_one_kind_out
+    caches = {
+        split: cache_split(net, [e for e in examples if e.split == split], settings, progress, split,
+                           forensic=needs_forensic and split != "train")
+        for split in (("train", "calib", "test") if settings.leave_one_kind_out else ("train", "calib"))
+    }
+    recipe = _corpus_recipe(settings.corpus)
+    fitted = fit_all(caches["train"], caches["calib"], settings, progress, only, recipe=json.dumps(recipe, sort_keys=True))
+    report: dict = {"corpus": recipe, "settings": {"epochs": settings.epochs, "seed": settings.seed}}
+    for name, model in fitted.nets.items():
+        state = model.trained_state() if isinstance(model, SpatialNet) else model.state_dict()
+        report[name] = fitted.metrics[name] | {"sha256": weights.save_state(f"{name}.pt", state, settings.out)}
+    if fitted.fusion is not None:
+        from deeptrawl.fusion import MODEL_FILE
+
+        model = fitted.fusion
+        t = model.training
+        report["fusion"] = {"version": model.version, "cv_auc": t.cv_auc, "oof_ece": t.oof_ece, "n_real": t.n_real,
+                            "n_synthetic": t.n_synthetic, "t_synthetic": model.t_synthetic, "t_authentic": model.t_authentic,
+                            "weights": dict(zip(model.feature_names, np.asarray(model.weights).reshape(-1, 2)[:, 0].round(3).tolist())),
+                            "sha256": weights.save(MODEL_FILE, model.to_json().encode(), settings.out)}
+    if settings.leave_one_kind_out:
+        report["loko"] = leave_one_kind_out(caches["train"], caches["calib"], caches["test"], settings, progress)
+    previous = settings.out / "training.json"
+    merged = (json.loads(previous.read_text()) if previous.exists() else {}) | report
+    previous.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    return report
+
+
+def _corpus_recipe(corpus: Path) -> dict:
+    recipe = corpus / "corpus.json"
+    return json.loads(recipe.read_text()) if recipe.exists() else {"path": str(corpus)}
