@@ -11,7 +11,6 @@ Exit codes (also in ``deeptrawl --help``):
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
@@ -22,17 +21,12 @@ import click
 
 from deeptrawl import __version__
 from deeptrawl.config import Limits, S3Settings, ScanSettings, WarehouseSettings
+from deeptrawl.corpus.cli import corpus
+from deeptrawl.evaluation.cli import evaluate
+from deeptrawl.models.cli import models as models_group
+from deeptrawl.models.cli import train
+from deeptrawl.cli_common import EXIT_CODES, detector_names, handle_errors, make_console
 from deeptrawl.errors import ConfigError, DeeptrawlError
-
-EXIT_CODES = """\b
-Exit codes:
-  0    success (bad files become error rows; the scan still succeeds)
-  1    unexpected internal error
-  2    usage or configuration error
-  3    systemic failure (storage unreachable, bad credentials, warehouse)
-  4    report not found
-  130  interrupted
-"""
 
 VERDICT_STYLE = {
     "likely_synthetic": "bold red",
@@ -40,60 +34,6 @@ VERDICT_STYLE = {
     "inconclusive": "yellow",
     "error": "magenta",
 }
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
-
-
-def _find_deeptrawl_error(exc: BaseException) -> DeeptrawlError | None:
-    """Beam re-raises worker exceptions wrapped; dig the original out of the chain."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, DeeptrawlError):
-            return exc
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
-def handle_errors(fn):
-    """Expected failures print one line and exit with their code; bugs keep the traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except KeyboardInterrupt:
-            _console(stderr=True).print("[red]interrupted[/red]")
-            sys.exit(130)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - the boundary where errors become exit codes
-            known = _find_deeptrawl_error(exc)
-            if known is None:
-                text = str(exc)
-                for cls in _error_classes():
-                    if f"{cls.__module__}.{cls.__name__}" in text or f"{cls.__name__}:" in text:
-                        known = cls(text.split(f"{cls.__name__}:", 1)[-1].strip().splitlines()[0])
-                        break
-            if known is None:
-                raise
-            _console(stderr=True).print(f"[bold red]error:[/bold red] {known.message}", soft_wrap=True)
-            sys.exit(known.exit_code)
-
-    return wrapper
-
-
-def _error_classes() -> list[type[DeeptrawlError]]:
-    out, todo = [], [DeeptrawlError]
-    while todo:
-        cls = todo.pop()
-        out.append(cls)
-        todo.extend(cls.__subclasses__())
-    return sorted(out, key=lambda c: -len(c.__mro__))  # most specific first
 
 
 @click.group(epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
@@ -151,15 +91,6 @@ def _limit_options(fn):
     return fn
 
 
-def _detector_names(value: str | None) -> tuple[str, ...]:
-    from deeptrawl import detectors
-
-    names = tuple(n.strip() for n in (value or "").split(",") if n.strip())
-    for name in names:
-        detectors.get(name)
-    return names
-
-
 # -- scan ----------------------------------------------------------------------------------
 
 
@@ -204,12 +135,12 @@ def scan(ctx, source, out, warehouse, catalog_uri, s3_endpoint, s3_region, s3_pr
         warehouse=_warehouse(out, warehouse, catalog_uri),
         s3=_s3(s3_endpoint, s3_region, s3_profile),
         limits=Limits(max_bytes=max_bytes, max_pixels=max_pixels, max_duration_s=max_duration),
-        detectors=_detector_names(detector_list),
+        detectors=detector_names(detector_list),
         analyze_batch_size=batch_size,
         commit_batch_size=commit_batch_size,
         incremental=not full,
     )
-    err = _console(stderr=True)
+    err = make_console(stderr=True)
     if progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -221,7 +152,7 @@ def scan(ctx, source, out, warehouse, catalog_uri, s3_endpoint, s3_region, s3_pr
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
         return
-    console = _console()
+    console = make_console()
     console.print(f"[bold]Scan {summary.scan_id}[/bold] of {summary.source}")
     console.print(
         f"  {summary.analyzed} analysed, {summary.skipped} already scanned (skipped), "
@@ -298,7 +229,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             size,
             note,
         )
-    console = _console()
+    console = make_console()
     console.print(table)
     console.print(f"{len(rows)} rows" + (f" (objects relative to {common})" if common else ""))
 
@@ -326,7 +257,7 @@ def report(target, out, warehouse, catalog_uri, s3_endpoint, s3_region, s3_profi
         uri = target if "://" in target else str(Path(target).absolute())
         rows = sink.read(object_uri=uri, columns=["report_uri", "scanned_at", "object_uri"])
     if rows.num_rows == 0:
-        _console(stderr=True).print(f"[bold red]error:[/bold red] no report for {target!r} in {sink.settings.location}")
+        make_console(stderr=True).print(f"[bold red]error:[/bold red] no report for {target!r} in {sink.settings.location}")
         sys.exit(4)
     report_uri = rows.column("report_uri")[0].as_py()
     click.echo(read_uri(report_uri, _s3(s3_endpoint, s3_region, s3_profile)).decode())
@@ -350,7 +281,7 @@ def analyze(file, as_json, evidence, detector_list, max_bytes, max_pixels, max_d
 
     tracing.configure()
     limits = Limits(max_bytes=max_bytes, max_pixels=max_pixels, max_duration_s=max_duration)
-    analyzer = Analyzer(detectors.create(_detector_names(detector_list)), limits=limits)
+    analyzer = Analyzer(detectors.create(detector_names(detector_list)), limits=limits)
     analyzer.setup()
     path = file.absolute()
     try:
@@ -371,7 +302,7 @@ def analyze(file, as_json, evidence, detector_list, max_bytes, max_pixels, max_d
 
 
 def _print_report(report) -> None:
-    console = _console()
+    console = make_console()
     v = report.verdict
     score = "" if v.score is None else f" ({v.score:.2f})"
     console.print(f"[bold]{report.object_uri}[/bold]")
@@ -424,7 +355,7 @@ def query(sql, out, warehouse, catalog_uri, fmt):
     table = Table(*columns)
     for r in rows:
         table.add_row(*("" if v is None else str(v) for v in r.values()))
-    _console().print(table)
+    make_console().print(table)
 
 
 # -- small utilities ------------------------------------------------------------------------
@@ -474,18 +405,10 @@ def schema(check):
     click.echo(f"wrote {write_schema()}")
 
 
-from deeptrawl.models.cli import models as models_group  # noqa: E402
-from deeptrawl.models.cli import train  # noqa: E402
-
-main.add_command(models_group)
-main.add_command(train)
-
-
-from deeptrawl.corpus.cli import corpus  # noqa: E402 - imports this module back
-from deeptrawl.evaluation.cli import evaluate  # noqa: E402
-
 main.add_command(corpus)
 main.add_command(evaluate)
+main.add_command(models_group)
+main.add_command(train)
 
 
 if __name__ == "__main__":

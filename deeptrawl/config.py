@@ -87,4 +87,3 @@ class ScanSettings:
     analyze_batch_size: int = 8
     commit_batch_size: int = 200
     incremental: bool = True
-

@@ -7,7 +7,6 @@ from Python (tests, ``jobs/`` entry points) with the same settings object.
 from __future__ import annotations
 
 import dataclasses
-
 import threading
 import time
 import uuid

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from deeptrawl.cli_common import EXIT_CODES, handle_errors
 from deeptrawl.corpus import DEFAULT_PER_KIND, KINDS, SPLITS
 
 
@@ -27,11 +28,6 @@ def _kinds(ctx, param, value: str | None) -> tuple[str, ...]:
 @click.group()
 def corpus() -> None:
     """Build the labelled corpus detectors are trained, calibrated and tested on."""
-
-
-# Imported after ``corpus`` exists: deeptrawl.cli imports this module (for ``corpus``) at
-# its end, so either module may be imported first.
-from deeptrawl.cli import EXIT_CODES, handle_errors  # noqa: E402
 
 
 @corpus.command(epilog=EXIT_CODES)

@@ -11,7 +11,7 @@ import click
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from deeptrawl.cli import EXIT_CODES, _console, _detector_names, handle_errors
+from deeptrawl.cli_common import EXIT_CODES, detector_names, handle_errors, make_console
 
 
 @click.command(epilog=EXIT_CODES)
@@ -55,7 +55,7 @@ def evaluate(labels_path, split, out_dir, detector_list, subgroups, weights_dir,
     if not rows:
         raise click.UsageError("no labelled rows to evaluate (check --split)")
     groups = [g for g in subgroups.split(",") if g] if subgroups else subgroup_columns(rows)
-    names = _detector_names(detector_list) or registry.available()
+    names = detector_names(detector_list) or registry.available()
     if weights_dir is None:
         detectors = registry.create(names)
         fuser = default_fuser(names)
@@ -64,7 +64,7 @@ def evaluate(labels_path, split, out_dir, detector_list, subgroups, weights_dir,
         model = load(weights_dir)
         fuser = model if model is not None and set(model.feature_names) <= set(names) else VerdictRule()
 
-    with Progress(console=_console(stderr=True), transient=True, disable=as_json) as bar:
+    with Progress(console=make_console(stderr=True), transient=True, disable=as_json) as bar:
         task = bar.add_task("analysing", total=len(rows))
         scored = score_files(rows, root, detectors=detectors, progress=lambda done, total: bar.update(task, completed=done))
 
@@ -97,7 +97,7 @@ def evaluate(labels_path, split, out_dir, detector_list, subgroups, weights_dir,
     def f(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.3f}"
 
-    console = _console()
+    console = make_console()
     console.print(f"[bold]{o.n}[/bold] objects ({o.n_real} real, {o.n_fake} fake, {o.n_errors} errors), fusion {fuser.version}")
     console.print(f"AUC {f(o.auc)}  AP {f(o.average_precision)}  EER {f(o.eer)}  ECE {f(o.ece)}  "
                   f"F1 {f(o.f1)}  FPR {f(o.fpr)}  TPR {f(o.tpr)} at t={op.t_synthetic:.3f}")

@@ -6,43 +6,15 @@ missing or altered weights file is a configuration error (exit 2, one line).
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from deeptrawl.cli_common import EXIT_CODES, handle_errors, make_console
+
 if TYPE_CHECKING:
     from torch import nn
-
-# deeptrawl.cli imports this module to register the group, so its EXIT_CODES and
-# handle_errors are looked up when a command runs, never at import time (circular).
-
-
-class _ExitCodesEpilog:
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from deeptrawl.cli import EXIT_CODES
-
-        self.epilog = EXIT_CODES
-        super().format_epilog(ctx, formatter)
-
-
-class _Command(_ExitCodesEpilog, click.Command):
-    pass
-
-
-class _Group(_ExitCodesEpilog, click.Group):
-    command_class = _Command
-
-
-def _handle_errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from deeptrawl.cli import handle_errors
-
-        return handle_errors(fn)(*args, **kwargs)
-
-    return wrapper
 
 
 def _names(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
@@ -69,12 +41,12 @@ def _load(name: str) -> tuple[nn.Module, str]:
         raise ConfigError(str(exc)) from None
 
 
-@click.group(cls=_Group)
+@click.group()
 def models() -> None:
     """The learned models: list them, export them for Triton Inference Server."""
 
 
-@models.command(name="list")
+@models.command(name="list", epilog=EXIT_CODES)
 def list_models() -> None:
     """List the models: weights sha256 (prefix), weights file size, input."""
     from deeptrawl.models import FILES, weights
@@ -89,7 +61,7 @@ def list_models() -> None:
         click.echo(f"{name:<10} {digest:<12} {size:>9}  {spec.input.name} {spec.input.dtype} N x {dims}")
 
 
-@models.command()
+@models.command(epilog=EXIT_CODES)
 @click.option("--triton-repo", "directory", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the Triton model repository (new, empty, or a previous export with --force).")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "both"]), default="onnx", show_default=True,
@@ -101,7 +73,7 @@ def list_models() -> None:
               help="Comma-separated models to export.")
 @click.option("--force", is_flag=True, help="Replace a previous export in the folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print MANIFEST.json on stdout.")
-@_handle_errors
+@handle_errors
 def export(directory: Path, fmt: str, instance_kind: str, names: list[str], force: bool, as_json: bool) -> None:
     """Export the trained models to DIR as a Triton model repository.
 
@@ -130,7 +102,7 @@ def export(directory: Path, fmt: str, instance_kind: str, names: list[str], forc
     click.echo(f"wrote {directory} ({MANIFEST})")
 
 
-@click.command(cls=_Command)
+@click.command(epilog=EXIT_CODES)
 @click.option("--corpus", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A corpus from `deeptrawl corpus build` (its manifest.parquet has the splits).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -142,7 +114,7 @@ def export(directory: Path, fmt: str, instance_kind: str, names: list[str], forc
 @click.option("--leave-one-kind-out", "loko", is_flag=True,
               help="Also retrain everything without each fake kind and test on it (needs the test split; slower).")
 @click.option("--json", "as_json", is_flag=True, help="Print the training metrics as JSON.")
-@_handle_errors
+@handle_errors
 def train(corpus: Path, out: Path | None, names: str, epochs: int, seed: int, loko: bool, as_json: bool) -> None:
     """Train the learned detectors and the fusion on a corpus, on the CPU.
 
@@ -154,7 +126,6 @@ def train(corpus: Path, out: Path | None, names: str, epochs: int, seed: int, lo
 
     from rich.progress import Progress
 
-    from deeptrawl.cli import _console
     from deeptrawl.models import weights
     from deeptrawl.models.train import MODELS, TrainSettings
     from deeptrawl.models.train import train as run
@@ -163,7 +134,7 @@ def train(corpus: Path, out: Path | None, names: str, epochs: int, seed: int, lo
     if unknown := [n for n in chosen if n not in MODELS]:
         raise click.BadParameter(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     settings = TrainSettings(corpus=corpus, out=out or weights.WEIGHTS_DIR, epochs=epochs, seed=seed, leave_one_kind_out=loko)
-    with Progress(console=_console(stderr=True), transient=True, disable=as_json) as bar:
+    with Progress(console=make_console(stderr=True), transient=True, disable=as_json) as bar:
         tasks: dict[str, int] = {}
 
         def progress(task: str, done: int, total: int) -> None:
