@@ -88,7 +88,7 @@ def evaluate(per_corpus: int, seed: int) -> dict:
                 score = 0.0 if r is None or r.score is None else float(r.score)  # abstain = no evidence
                 scores[d.name].append(score)
                 by_kind[d.name][case.kind].append(score)
-                heat = next((e.array for e in (r.evidence if r else ()) if e.kind == "heatmap"), None)
+                heat = next((e.pixels() for e in (r.evidence if r else ()) if e.kind == "heatmap"), None)
                 if case.manipulated and truth is not None and heat is not None and heat.shape == truth.shape:
                     predicted = heat >= 0.5
                     loc[d.name].append((iou(predicted, truth), pixel_f1(predicted, truth)))

@@ -7,6 +7,7 @@ from Python (tests, ``jobs/`` entry points) with the same settings object.
 from __future__ import annotations
 
 import dataclasses
+import io
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ class ScanSummary:
     detector_set_version: str
     manifest_objects: int = 0
     unchanged: int = 0
+    superseded: int = 0
     skipped: int = 0
     analyzed: int = 0
     committed: int = 0
@@ -77,7 +79,7 @@ def run_scan(
     set_version = detector_registry.detector_set_version(analyzer_detectors, settings.rule.version)
     scan_id = new_scan_id()
     summary = ScanSummary(scan_id=scan_id, source=settings.source, detector_set_version=set_version)
-    progress.reset("described", "unchanged", "skipped", "analyzed", "committed")
+    progress.reset("described", "unchanged", "superseded", "skipped", "analyzed", "committed")
     started = time.perf_counter()
     with tracing.tracer().start_as_current_span("deeptrawl.scan") as span:
         span.set_attribute("deeptrawl.scan_id", scan_id)
@@ -106,6 +108,7 @@ def run_scan(
         )
     tracing.flush()
     summary.seconds = time.perf_counter() - started
+    summary.superseded = scanned.get("superseded", 0)
     summary.skipped = scanned.get("skipped", 0)
     summary.analyzed = scanned.get("analyzed", 0)
     rows = IcebergSink(settings.warehouse).read(scan_id=scan_id, columns=["verdict", "status", "error_code"])
@@ -116,13 +119,13 @@ def run_scan(
 
 
 def _inventory_size(settings: ScanSettings) -> int:
-    from pipelines.manifest import completed_shards, read_shard
+    """Records in the source's completed manifests, from the shards' Parquet footers."""
+    import pyarrow.parquet as pq
+
+    from pipelines.manifest import completed_shards
 
     out = open_store(settings.out, settings.s3, create=True)
-    uris: set[str] = set()
-    for key in completed_shards(out, settings.source):
-        uris.update(read_shard(out, key, ["object_uri"]).column("object_uri").to_pylist())
-    return len(uris)
+    return sum(pq.read_metadata(io.BytesIO(out.read(key))).num_rows for key in completed_shards(out, settings.source))
 
 
 class ProgressPoller:
@@ -146,7 +149,7 @@ class ProgressPoller:
     def _count(self) -> int:
         if self.phase == "manifest":
             return progress.value("described") + progress.value("unchanged")
-        return progress.value("analyzed") + progress.value("skipped")
+        return progress.value("analyzed") + progress.value("skipped") + progress.value("superseded")
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

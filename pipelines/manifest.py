@@ -1,10 +1,17 @@
 """Manifest job: list a source, fetch each object once, describe it, write Parquet.
 
-    source --list--> reshuffle --fetch, sha256, sniff, probe--> sharded Parquet manifest
+    source --list, in chunks--> chunk keys --reshuffle--> per chunk: fetch, sha256,
+        sniff, probe --> one Parquet shard per chunk
 
 A manifest lives at ``{out}/manifests/{source_id}/{manifest_id}/part-*.parquet`` and is
 complete only once its ``_SUCCESS`` marker exists: a run killed half-way leaves shards
 that every reader ignores.
+
+Memory does not grow with the archive. The listing is written to the output store in
+chunks of ``CHUNK_OBJECTS`` and only the chunk keys go through the runner's shuffle (the
+DirectRunner holds a shuffle in memory; shuffling the listing itself made a worker grow
+by kilobytes per object), and the chunks are the unit of parallel work. What the job
+remembers about earlier manifests is a ``DigestSet`` at 8 bytes per object.
 
 Incremental mode (the default): objects whose listing facts (etag, or size and mtime
 where the store has no etag) match a completed earlier manifest are not fetched again
@@ -20,7 +27,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import apache_beam as beam
 import pyarrow as pa
@@ -30,6 +37,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from deeptrawl import progress, tracing
 from deeptrawl.config import Limits, S3Settings
 from deeptrawl.errors import MediaError
+from deeptrawl.keyset import DigestSet
 from deeptrawl.media.probe import check_size, probe
 from deeptrawl.storage import ObjectStore, open_store
 from pipelines.metrics import counter
@@ -57,8 +65,20 @@ MANIFEST_SCHEMA = pa.schema(
     ]
 )
 
+LISTING_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("size", pa.int64()),
+        pa.field("etag", pa.string()),
+        pa.field("mtime", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
 SUCCESS = "_SUCCESS"
-ROWS_PER_SHARD = 5000
+#: Objects per listing chunk, so per manifest shard: the unit of parallel work.
+CHUNK_OBJECTS = 1000
+LISTING_DIR = "_listing"
 
 
 def source_id(source: str) -> str:
@@ -87,26 +107,41 @@ def content_version(record: dict[str, Any]) -> str:
 # -- reading completed manifests -------------------------------------------------------
 
 
-def completed_shards(out: ObjectStore, source: str) -> list[str]:
-    """Keys of every shard of every completed manifest of ``source``, oldest first."""
+def completed_manifests(out: ObjectStore, source: str) -> list[list[str]]:
+    """Shard keys of each completed manifest of ``source``, oldest manifest first."""
     prefix = manifests_prefix(source) + "/"
     infos = list(out.list(prefix))
-    done = {i.key.rsplit("/", 1)[0] for i in infos if i.key.endswith("/" + SUCCESS)}
-    return [i.key for i in infos if i.key.endswith(".parquet") and i.key.rsplit("/", 1)[0] in done]
+    done = sorted({i.key.rsplit("/", 1)[0] for i in infos if i.key.endswith("/" + SUCCESS)})
+    shards: dict[str, list[str]] = {d: [] for d in done}
+    for info in infos:
+        parent = info.key.rsplit("/", 1)[0]
+        if info.key.endswith(".parquet") and parent in shards:
+            shards[parent].append(info.key)
+    return [shards[d] for d in done]
+
+
+def completed_shards(out: ObjectStore, source: str) -> list[str]:
+    """Keys of every shard of every completed manifest of ``source``, oldest first."""
+    return [key for keys in completed_manifests(out, source) for key in keys]
 
 
 def read_shard(out: ObjectStore, key: str, columns: list[str] | None = None) -> pa.Table:
     return pq.read_table(io.BytesIO(out.read(key)), columns=columns)
 
 
-def load_fingerprints(out: ObjectStore, source: str) -> dict[str, str]:
-    """object_uri -> listing fingerprint, over the source's completed manifests."""
-    index: dict[str, str] = {}
-    for key in completed_shards(out, source):
-        table = read_shard(out, key, ["object_uri", "etag", "size_bytes", "mtime"])
-        for row in table.to_pylist():
-            index[row["object_uri"]] = listing_fingerprint(row["etag"], row["size_bytes"], row["mtime"])
-    return index
+def load_fingerprints(out: ObjectStore, source: str) -> DigestSet:
+    """``object_uri + listing fingerprint`` of every object in the source's completed manifests."""
+
+    def members() -> Iterator[str]:
+        for key in completed_shards(out, source):
+            for row in read_shard(out, key, ["object_uri", "etag", "size_bytes", "mtime"]).to_pylist():
+                yield _listed(row["object_uri"], listing_fingerprint(row["etag"], row["size_bytes"], row["mtime"]))
+
+    return DigestSet(members())
+
+
+def _listed(uri: str, fingerprint: str) -> str:
+    return f"{uri}\n{fingerprint}"
 
 
 # -- the job -----------------------------------------------------------------------------
@@ -124,7 +159,8 @@ class ManifestJob:
 
     def __post_init__(self) -> None:
         if not self.manifest_id:
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            # Microseconds, so that manifest ids sort in the order the manifests were made.
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
             object.__setattr__(self, "manifest_id", f"m-{stamp}-{uuid.uuid4().hex[:6]}")
 
     @property
@@ -132,38 +168,66 @@ class ManifestJob:
         return f"{manifests_prefix(self.source)}/{self.manifest_id}"
 
 
-class ListSource(beam.DoFn):
-    """Emit every object of the source, minus those unchanged since the last manifest."""
+class ListChunks(beam.DoFn):
+    """List the source, drop objects unchanged since an earlier manifest, and write the
+    rest to the output store in chunks of ``CHUNK_OBJECTS``; emit each chunk's key."""
 
     def __init__(self, job: ManifestJob) -> None:
         self.job = job
         self.unchanged = counter("unchanged")
 
-    def process(self, source: str) -> Iterator[dict[str, Any]]:
+    def process(self, source: str) -> Iterator[str]:
         job = self.job
         store = open_store(source, job.s3)
-        known = load_fingerprints(open_store(job.out, job.s3, create=True), source) if job.incremental else {}
+        out = open_store(job.out, job.s3, create=True)
+        known = load_fingerprints(out, source) if job.incremental else DigestSet()
+        chunk: list[dict[str, Any]] = []
+        number = 0
         for info in store.list():
-            if known.get(info.uri) == listing_fingerprint(info.etag, info.size, info.mtime):
+            if _listed(info.uri, listing_fingerprint(info.etag, info.size, info.mtime)) in known:
                 self.unchanged.inc()
                 progress.advance("unchanged")
                 continue
-            yield {"key": info.key, "uri": info.uri, "size": info.size, "etag": info.etag, "mtime": info.mtime}
+            chunk.append({"key": info.key, "uri": info.uri, "size": info.size, "etag": info.etag, "mtime": info.mtime})
+            if len(chunk) == CHUNK_OBJECTS:
+                yield self._write(out, number, chunk)
+                chunk, number = [], number + 1
+        if chunk:
+            yield self._write(out, number, chunk)
+
+    def _write(self, out: ObjectStore, number: int, chunk: list[dict[str, Any]]) -> str:
+        # Deterministic names: a retried bundle rewrites the same chunk, never adds one.
+        key = f"{self.job.prefix}/{LISTING_DIR}/chunk-{number:05d}.parquet"
+        out.write(key, _parquet(pa.Table.from_pylist(chunk, schema=LISTING_SCHEMA)))
+        return key
 
 
-class DescribeObject(beam.DoFn):
-    """Fetch one object, hash it and read its header facts. Never raises for bad media."""
+class DescribeChunk(beam.DoFn):
+    """Fetch, hash and describe every object of one listing chunk; write its shard.
+    Never raises for bad media: a bad object is a record with an error."""
 
     def __init__(self, job: ManifestJob) -> None:
         self.job = job
-        self.store: ObjectStore | None = None
         self.described = counter("described")
 
     def setup(self) -> None:
         self.store = open_store(self.job.source, self.job.s3)
+        self.out = open_store(self.job.out, self.job.s3, create=True)
         self.listed_at = datetime.now(timezone.utc)
 
-    def process(self, obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def process(self, chunk_key: str) -> Iterator[int]:
+        records = [self.describe(obj) for obj in read_shard(self.out, chunk_key).to_pylist()]
+        records.sort(key=lambda r: r["object_uri"])
+        number = chunk_key.rsplit("-", 1)[1].split(".")[0]
+        # Same name on a retry: the shard is replaced, so no object is listed twice.
+        self.out.write(
+            f"{self.job.prefix}/part-{number}.parquet",
+            _parquet(pa.Table.from_pylist(records, schema=MANIFEST_SCHEMA)),
+            content_type="application/vnd.apache.parquet",
+        )
+        yield len(records)
+
+    def describe(self, obj: dict[str, Any]) -> dict[str, Any]:
         record = {
             "object_uri": obj["uri"],
             "key": obj["key"],
@@ -198,35 +262,16 @@ class DescribeObject(beam.DoFn):
             record.update(error_code=exc.code, error_message=exc.message)
         self.described.inc()
         progress.advance("described")
-        yield record
+        return record
 
 
-class WriteShard(beam.DoFn):
-    """Write one batch of records as one Parquet file through the object store."""
-
-    def __init__(self, job: ManifestJob) -> None:
-        self.job = job
-
-    def setup(self) -> None:
-        self.out = open_store(self.job.out, self.job.s3, create=True)
-
-    def process(self, keyed: tuple[int, Iterable[dict[str, Any]]]) -> Iterator[int]:
-        shard, records = keyed
-        rows = sorted(records, key=lambda r: r["object_uri"])
-        buf = io.BytesIO()
-        pq.write_table(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), buf, compression="zstd")
-        name = f"{self.job.prefix}/part-{shard:05d}-{uuid.uuid4().hex[:8]}.parquet"
-        self.out.write(name, buf.getvalue(), content_type="application/vnd.apache.parquet")
-        yield len(rows)
+def _parquet(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
 
 
-def _shard_of(uri: str, shards: int) -> int:
-    # A hash of the whole URI: the URI's tail is mostly its extension, and a shard key
-    # taken from it put every .jpg in one shard.
-    return int(hashlib.blake2b(uri.encode(), digest_size=4).hexdigest(), 16) % shards
-
-
-def build(job: ManifestJob, pipeline_args: list[str] | None = None, shards: int = 4) -> dict[str, int]:
+def build(job: ManifestJob, pipeline_args: list[str] | None = None) -> dict[str, int]:
     """Run the manifest job; return its counters (``described``, ``unchanged``)."""
     options = PipelineOptions(pipeline_args or ["--runner=DirectRunner"])
     tracer = tracing.tracer()
@@ -239,20 +284,18 @@ def build(job: ManifestJob, pipeline_args: list[str] | None = None, shards: int 
             (
                 p
                 | "Source" >> beam.Create([job.source])
-                | "List" >> beam.ParDo(ListSource(job))
+                | "List" >> beam.ParDo(ListChunks(job))
                 | "Spread" >> beam.Reshuffle()
-                | "Describe" >> beam.ParDo(DescribeObject(job))
-                | "Shard" >> beam.WithKeys(lambda r: _shard_of(r["object_uri"], shards))
-                | "Batch" >> beam.GroupIntoBatches(ROWS_PER_SHARD)
-                | "Write" >> beam.ParDo(WriteShard(job))
+                | "Describe" >> beam.ParDo(DescribeChunk(job))
             )
             counts = run_pipeline(p)
             out = open_store(job.out, job.s3, create=True)
-            written = sum(
-                read_shard(out, i.key, ["object_uri"]).num_rows
-                for i in out.list(job.prefix + "/")
-                if i.key.endswith(".parquet")
-            )
+            written = 0
+            for info in out.list(job.prefix + "/"):
+                if info.key.startswith(f"{job.prefix}/{LISTING_DIR}/"):
+                    out.delete(info.key)
+                elif info.key.endswith(".parquet"):
+                    written += pq.read_metadata(io.BytesIO(out.read(info.key))).num_rows
             out.write(
                 f"{job.prefix}/{SUCCESS}",
                 json.dumps({"source": job.source, "objects": written, "manifest_id": job.manifest_id}).encode(),

@@ -1,9 +1,8 @@
 """Scan job: manifests -> detectors -> one Iceberg row per object, plus reports and evidence.
 
-    completed manifest shards --read--> latest record per object
-        --skip rows already in the table--> reshuffle --batch--> analyse
-        (fetch, detectors, verdict; write report JSON + evidence PNGs)
-        --batch--> commit to Iceberg
+    completed manifest shards --reshuffle--> per shard: drop records a newer manifest
+        superseded and objects already in the table --batch--> analyse (fetch,
+        detectors, verdict; write report JSON + evidence PNGs) --batch--> commit to Iceberg
 
 Exactly one row per object per detector-set version: the row key is derived from the
 object URI, its content version in the manifest and the detector set. Rows already in
@@ -12,6 +11,11 @@ meantime, so a rerun adds nothing and a scan killed at any point resumes with no
 lost or duplicated. Reports and evidence are written (idempotently, at paths derived
 from the row key) *before* their row is committed, so a committed row never points at a
 missing report.
+
+Memory does not grow with the archive: only shard keys are shuffled (the DirectRunner
+holds a shuffle in memory), objects stream from a shard through analysis to the commit,
+and what a worker remembers per object (row keys already committed, which manifest holds
+an object's newest record) is kept as 8-byte digests (``deeptrawl.keyset``).
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ from deeptrawl.analysis import Analyzer, ObjectInput
 from deeptrawl.config import ScanSettings
 from deeptrawl.errors import LimitExceeded, MediaError
 from deeptrawl.media.probe import check_size
+from deeptrawl.keyset import NewestIndex
 from deeptrawl.storage import open_store
 from deeptrawl.warehouse import IcebergSink, row_from_report, row_key
-from pipelines.manifest import completed_shards, content_version, read_shard
+from pipelines.manifest import completed_manifests, content_version, read_shard
 from pipelines.metrics import counter
 from pipelines.metrics import run as run_pipeline
 
@@ -57,40 +62,47 @@ def make_analyzer(job: ScanJob) -> Analyzer:
     return analyzer
 
 
-class ReadManifestShard(beam.DoFn):
-    def __init__(self, job: ScanJob) -> None:
+class ReadShard(beam.DoFn):
+    """Emit the records of one manifest shard that still need a row, with their row key.
+
+    A record is dropped when a newer manifest of the source lists the same object (it
+    changed since: the newer record is scanned instead) or when its row is already in
+    the table.
+    """
+
+    def __init__(self, job: ScanJob, manifests: list[list[str]]) -> None:
         self.job = job
-
-    def setup(self) -> None:
-        self.out = open_store(self.job.settings.out, self.job.settings.s3, create=True)
-
-    def process(self, key: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        for record in read_shard(self.out, key).to_pylist():
-            yield record["object_uri"], record
-
-
-def latest(records: list[dict[str, Any]]) -> dict[str, Any]:
-    return max(records, key=lambda r: (r["listed_at"], r["manifest_id"]))
-
-
-class SkipDone(beam.DoFn):
-    """Attach the row key; drop objects whose row is already in the table."""
-
-    def __init__(self, job: ScanJob) -> None:
-        self.job = job
+        self.manifests = manifests  # shard keys of each completed manifest, oldest first
+        self.superseded = counter("superseded")
         self.skipped = counter("skipped")
 
     def setup(self) -> None:
-        sink = IcebergSink(self.job.settings.warehouse)
-        self.done = sink.existing_keys(self.job.detector_set_version)
+        s = self.job.settings
+        self.out = open_store(s.out, s.s3, create=True)
+        self.done = IcebergSink(s.warehouse).existing_keys(self.job.detector_set_version)
+        self.newest = None
+        if len(self.manifests) > 1:
+            self.newest = NewestIndex(
+                (number, read_shard(self.out, key, ["object_uri"]).column("object_uri").to_pylist())
+                for number, keys in enumerate(self.manifests)
+                for key in keys
+            )
 
-    def process(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        key = row_key(record["object_uri"], content_version(record), self.job.detector_set_version)
-        if key in self.done:
-            self.skipped.inc()
-            progress.advance("skipped")
-            return
-        yield {**record, "row_key": key}
+    def process(self, shard: tuple[int, str]) -> Iterator[dict[str, Any]]:
+        number, key = shard
+        records = read_shard(self.out, key).to_pylist()
+        newest = self.newest.newest(r["object_uri"] for r in records) if self.newest else None
+        for i, record in enumerate(records):
+            if newest is not None and newest[i] > number:
+                self.superseded.inc()
+                progress.advance("superseded")
+                continue
+            row_key_ = row_key(record["object_uri"], content_version(record), self.job.detector_set_version)
+            if row_key_ in self.done:
+                self.skipped.inc()
+                progress.advance("skipped")
+                continue
+            yield {**record, "row_key": row_key_}
 
 
 class AnalyzeBatch(beam.DoFn):
@@ -168,23 +180,21 @@ class CommitRows(beam.DoFn):
 def run(job: ScanJob, pipeline_args: list[str] | None = None) -> dict[str, int]:
     """Scan every object of the source's completed manifests that has no row yet.
 
-    Returns the job's counters: ``skipped`` (already in the table), ``analyzed``,
-    ``committed``.
+    Returns the job's counters: ``superseded`` (records of an older manifest),
+    ``skipped`` (already in the table), ``analyzed``, ``committed``.
     """
     s = job.settings
-    shards = completed_shards(open_store(s.out, s.s3, create=True), s.source)
-    if not shards:
+    manifests = completed_manifests(open_store(s.out, s.s3, create=True), s.source)
+    if not manifests:
         return {}
+    shards = [(number, key) for number, keys in enumerate(manifests) for key in keys]
     options = PipelineOptions(pipeline_args or ["--runner=DirectRunner"])
     p = beam.Pipeline(options=options)
     (
         p
         | "Shards" >> beam.Create(shards)
-        | "Read" >> beam.ParDo(ReadManifestShard(job))
-        | "ByObject" >> beam.GroupByKey()
-        | "Latest" >> beam.Map(lambda kv: latest(list(kv[1])))
-        | "SkipDone" >> beam.ParDo(SkipDone(job))
         | "Spread" >> beam.Reshuffle()
+        | "Read" >> beam.ParDo(ReadShard(job, manifests))
         | "AnalyzeBatches" >> beam.BatchElements(min_batch_size=1, max_batch_size=s.analyze_batch_size)
         | "Analyze" >> beam.ParDo(AnalyzeBatch(job))
         | "CommitBatches" >> beam.BatchElements(min_batch_size=s.commit_batch_size, max_batch_size=s.commit_batch_size)

@@ -116,7 +116,11 @@ def assert_well_formed(result: DetectorResult, item: MediaItem, what: str) -> No
         arr = ev.array
         if ev.kind == "heatmap":
             assert item.image is not None, what
-            assert arr.shape == (item.image.height, item.image.width), f"{what}: heatmap {arr.shape}"
+            size = (item.image.height, item.image.width)
+            if ev.cell > 1:  # a block map covering the image
+                assert ev.size == size, f"{what}: heatmap of a {ev.size} image"
+                assert arr.shape == tuple(-(-n // ev.cell) for n in size), f"{what}: block map {arr.shape}"
+            assert ev.pixels().shape == size, f"{what}: heatmap {ev.pixels().shape}"
             assert np.issubdtype(arr.dtype, np.floating), f"{what}: heatmap dtype {arr.dtype}"
             assert np.isfinite(arr).all() and arr.min() >= 0.0 and arr.max() <= 1.0, f"{what}: heatmap range"
         else:

@@ -77,7 +77,7 @@ def spliced(ela, photos):
     for bg, donor, seed in SPLICES:
         data, mask = media.splice(photos[bg], photos[donor], seed=seed)
         result = ela.analyze([load_item(f"{bg}+{donor}", data, Limits())])[0]
-        heat = result.evidence[0].array
+        heat = result.evidence[0].pixels()
         assert heat.shape == mask.shape
         out[(bg, donor, seed)] = (_score(result), float(heat[mask].mean()), float(heat[~mask].mean()))
     return out
@@ -206,7 +206,7 @@ def test_corpus_splices_are_found_and_localised(corpus_results):
     splices = [(c, r) for c, r in corpus_results if c.manipulated]
     assert len(splices) >= 30
     flagged = [_score(r) >= 0.5 for _, r in splices]
-    ious = [iou(r.evidence[0].array >= 0.5, c.mask) for c, r in splices]
+    ious = [iou(r.evidence[0].pixels() >= 0.5, c.mask) for c, r in splices]
     located = [x >= 0.3 for x in ious]
     report = (
         f"flagged {np.mean(flagged):.2f}, IoU>=0.3 {np.mean(located):.2f}, mean IoU {np.mean(ious):.2f} "
@@ -290,7 +290,7 @@ def test_large_image_is_tile_sampled_and_still_localises(ela, photos):
     data, mask = media.splice(host, donor, seed=4, fraction=0.35, background_quality=75, final_quality=95)
     result = ela.analyze([load_item("big.jpg", data, Limits())])[0]
     assert result.details["mode"].endswith("tiles of 128px") and result.details["analysed_share"] < 0.5
-    heat = result.evidence[0].array
+    heat = result.evidence[0].pixels()
     assert heat.shape == mask.shape and heat.dtype == np.float32
     assert result.score >= 0.5, result.details
     assert iou(heat >= 0.5, mask) >= 0.3, (iou(heat >= 0.5, mask), result.details)

@@ -144,7 +144,7 @@ def test_double_compression_finding_estimates_the_first_quality(detector):
     assert "jpeg_double_compressed" in codes
     assert abs(result.details["double"]["primary_quality_estimate"] - 62) <= 3, result.details["double"]
     # Double compression alone is not a pasted region: the map stays empty.
-    assert result.evidence[0].array.max() < 0.5
+    assert result.evidence[0].pixels().max() < 0.5
 
 
 def test_nonaligned_double_compression_is_found(detector):
@@ -171,7 +171,7 @@ def splices(detector):
 
 
 def test_splice_maps_cover_the_pasted_region(splices):
-    scores = {i: round(iou(r.evidence[0].array, mask), 3) for i, (_, _, mask, r) in enumerate(splices)}
+    scores = {i: round(iou(r.evidence[0].pixels(), mask), 3) for i, (_, _, mask, r) in enumerate(splices)}
     good = [s >= 0.3 for s in scores.values()]
     by_variant = {}
     for (variant, *_), s in zip(splices, scores.values()):
@@ -192,7 +192,7 @@ def test_heatmap_is_full_size_and_empty_for_a_clean_photo(detector):
     rng = np.random.default_rng([SEED, 3])
     data, _ = corpus_jpeg.single(rng, quality=80)
     result = analyse(detector, data)
-    heat = result.evidence[0].array
+    heat = result.evidence[0].pixels()
     h, w = media.decode(data).shape[:2]
     assert heat.shape == (h, w) and heat.dtype == np.float32
     assert heat.max() < 0.5

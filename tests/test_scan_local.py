@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -124,3 +125,27 @@ def test_incremental_scan_takes_only_new_and_changed_objects(tmp_path):
     rows = IcebergSink(settings.warehouse).read().to_pylist()
     assert sorted(Path(r["object_uri"]).name for r in rows) == ["a.jpg", "b.jpg", "b.jpg", "c.png"]
     assert len({r["content_sha256"] for r in rows if r["object_uri"].endswith("b.jpg")}) == 2
+
+
+def test_an_object_changed_before_its_first_scan_is_scanned_once_at_its_newest_version(tmp_path):
+    """Two manifests list it (the first run was stopped after listing); only the newest
+    record is scanned, the older one counts as superseded."""
+    from deeptrawl.samples import media
+    from pipelines import manifest
+
+    source, out = tmp_path / "src", tmp_path / "out"
+    source.mkdir()
+    (source / "a.jpg").write_bytes(media.encode(media.photo("coffee"), quality=80))
+    (source / "b.jpg").write_bytes(media.encode(media.photo("chelsea"), quality=80))
+    settings = settings_for(source, out)
+    manifest.build(manifest.ManifestJob(source=str(source), out=str(out), s3=settings.s3, limits=settings.limits), BEAM)
+    newer = media.encode(media.photo("chelsea"), quality=60)
+    (source / "b.jpg").write_bytes(newer)
+
+    summary = run_scan(settings, BEAM)
+    assert (summary.analyzed, summary.superseded) == (2, 1)
+    rows = IcebergSink(settings.warehouse).read().to_pylist()
+    assert sorted(Path(r["object_uri"]).name for r in rows) == ["a.jpg", "b.jpg"]
+    (b,) = [r for r in rows if r["object_uri"].endswith("b.jpg")]
+    assert b["content_sha256"] == hashlib.sha256(newer).hexdigest()
+    assert not list((out / "manifests").rglob("_listing/*")), "listing chunks are removed once a manifest is complete"

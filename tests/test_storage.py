@@ -86,6 +86,14 @@ def test_write_replaces(store):
     assert [i.size for i in store.list()] == [14]
 
 
+def test_delete(store):
+    store.write("a/x.bin", b"x")
+    store.write("a/y.bin", b"y")
+    store.delete("a/x.bin")
+    store.delete("a/x.bin")  # already gone: not an error
+    assert [i.key for i in store.list("a/")] == ["a/y.bin"]
+
+
 KEYS = ["b.jpg", "a/b/c.jpg", "a/bc.jpg", "a/b.jpg", "a/a.jpg", "a.jpg", "a0.jpg"]
 
 

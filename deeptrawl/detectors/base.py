@@ -16,6 +16,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
+import cv2
 import numpy as np
 
 from deeptrawl.errors import DetectorFailed, MediaError
@@ -38,14 +39,38 @@ class Finding:
 class Evidence:
     """A picture that explains a result.
 
-    ``kind="heatmap"``: ``array`` is HxW float32 in [0, 1] over the image (rendered as an
-    overlay). ``kind="image"``: ``array`` is an HxWx3 uint8 picture (spectra, plots).
+    ``kind="heatmap"``: ``array`` is a float32 map in [0, 1] over the image (rendered as an
+    overlay). It may be coarser than the image: each value then covers ``cell`` x ``cell``
+    pixels from the top-left, the map covers the whole image, and ``size`` is the image's
+    (height, width). Blockwise methods hand over their block map (``Evidence.blocks``)
+    rather than expanding it: a full-size map is 48 MB at 12 MP and only ever shrunk
+    again for display. ``pixels()`` gives the map at the image's resolution.
+    ``kind="image"``: ``array`` is an HxWx3 uint8 picture (spectra, plots).
     """
 
     name: str
     kind: str
     array: np.ndarray
     caption: str = ""
+    cell: int = 1
+    size: tuple[int, int] | None = None
+
+    @classmethod
+    def blocks(cls, name: str, grid: np.ndarray, cell: int, size: tuple[int, int], caption: str = "") -> "Evidence":
+        """A heatmap of ``cell`` x ``cell`` blocks; rows and columns past the grid (partial
+        blocks at the image's edge) repeat the last ones."""
+        rows, cols = -(-size[0] // cell), -(-size[1] // cell)
+        grid = np.asarray(grid, dtype=np.float32)[:rows, :cols]
+        grid = np.pad(grid, ((0, rows - grid.shape[0]), (0, cols - grid.shape[1])), mode="edge")
+        return cls(name, "heatmap", np.clip(grid, 0.0, 1.0), caption, cell, size)
+
+    def pixels(self) -> np.ndarray:
+        """The heatmap at the image's resolution."""
+        if self.cell == 1:
+            return self.array
+        rows, cols = self.array.shape
+        full = cv2.resize(self.array, (cols * self.cell, rows * self.cell), interpolation=cv2.INTER_NEAREST)
+        return np.ascontiguousarray(full[: self.size[0], : self.size[1]])
 
 
 @dataclass(frozen=True)

@@ -479,7 +479,7 @@ class ElaDetector(Detector):
         aligned, shifted = errors[q_best]
         plain = standardised(np.log((aligned + 1.0) / (shifted + 1.0)), informative)
         heat_blocks = np.clip((plain if best.side == "higher" else -plain) / (2 * Z_ANOMALOUS), 0.0, 1.0)
-        heat = _heatmap(heat_blocks, informative, sampler.sampled, layout, h, w)
+        heat = _heatmap(heat_blocks, informative, sampler.sampled, layout)
         details.update(
             raw_evidence=round(best.raw, 3),
             evidence_per_quality={str(q): round(r.raw, 3) for q, r in regions.items()},
@@ -497,7 +497,7 @@ class ElaDetector(Detector):
             score=score,
             findings=_findings(score, best, q_best),
             details=details,
-            evidence=(Evidence("heatmap", "heatmap", heat, caption=caption),),
+            evidence=(Evidence.blocks("heatmap", heat, BLOCK, (h, w), caption=caption),),
         )
 
 
@@ -526,10 +526,8 @@ def _findings(score: float, best: Region, quality: int) -> tuple[Finding, ...]:
     )
 
 
-def _heatmap(
-    blocks: np.ndarray, informative: np.ndarray, sampled: np.ndarray, layout: Plan, h: int, w: int
-) -> np.ndarray:
-    """Block heat in [0, 1] -> HxW float32.
+def _heatmap(blocks: np.ndarray, informative: np.ndarray, sampled: np.ndarray, layout: Plan) -> np.ndarray:
+    """Block heat in [0, 1], one value per 16x16 block.
 
     Blocks ELA cannot read (flat or clipped) take the mean of the informative blocks
     around them (5x5), so a pasted region with a patch of sky is not a hole in the map;
@@ -537,9 +535,4 @@ def _heatmap(
     about one sampling period. Averages of values in [0, 1] stay in [0, 1].
     """
     grid = _fill(blocks.astype(np.float32), informative, 5)
-    if not layout.whole:
-        grid = _fill(grid, sampled, 2 * layout.stride_blocks + 1)
-    rows, cols = -(-h // BLOCK), -(-w // BLOCK)  # partial edge blocks take their neighbour's value
-    grid = np.pad(grid, ((0, rows - grid.shape[0]), (0, cols - grid.shape[1])), mode="edge")
-    heat = cv2.resize(grid, (cols * BLOCK, rows * BLOCK), interpolation=cv2.INTER_NEAREST)
-    return np.ascontiguousarray(heat[:h, :w])
+    return grid if layout.whole else _fill(grid, sampled, 2 * layout.stride_blocks + 1)

@@ -43,6 +43,10 @@ class ObjectStore(abc.ABC):
         """Write (replace) one object; return its URI."""
 
     @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove one object; removing a missing object is not an error."""
+
+    @abc.abstractmethod
     def uri_for(self, key: str) -> str:
         """The URI of ``key`` in this store."""
 

@@ -132,6 +132,13 @@ class LocalStore(ObjectStore):
             raise StorageError(f"cannot write {path}: {exc}") from exc
         return self.uri_for(key)
 
+    def delete(self, key: str) -> None:
+        path = self._root / safe_key(key)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {path}: {exc}") from exc
+
     def uri_for(self, key: str) -> str:
         return str(self._root / key) if key else self.root
 

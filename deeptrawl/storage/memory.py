@@ -70,6 +70,10 @@ class MemoryStore(ObjectStore):
             self._blobs[key] = blob
         return self.uri_for(key)
 
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._blobs.pop(key, None)
+
     def uri_for(self, key: str) -> str:
         return f"{self.root}/{key}" if key else self.root
 

@@ -173,6 +173,13 @@ class S3Store(ObjectStore):
             raise self._map_error(exc, uri) from exc
         return uri
 
+    def delete(self, key: str) -> None:
+        uri = self.uri_for(key)
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.prefix + safe_key(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._map_error(exc, uri) from exc
+
     def uri_for(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, Container
 
 import pyarrow as pa
 
 
 class ResultsSink(abc.ABC):
     @abc.abstractmethod
-    def existing_keys(self, detector_set_version: str | None = None) -> set[str]:
+    def existing_keys(self, detector_set_version: str | None = None) -> Container[str]:
         """Row keys already committed (for one detector set, or all)."""
 
     @abc.abstractmethod

@@ -33,6 +33,7 @@ from pyiceberg.table import Table
 
 from deeptrawl.config import WarehouseSettings
 from deeptrawl.errors import ConfigError, WarehouseError
+from deeptrawl.keyset import DigestSet
 from deeptrawl.warehouse.base import ResultsSink
 from deeptrawl.warehouse.schema import ARROW_SCHEMA, PARTITION_SPEC, RESULTS_SCHEMA, to_arrow
 
@@ -116,14 +117,15 @@ class IcebergSink(ResultsSink):
 
     # -- ResultsSink -----------------------------------------------------------------
 
-    def existing_keys(self, detector_set_version: str | None = None) -> set[str]:
+    def existing_keys(self, detector_set_version: str | None = None) -> DigestSet:
         where: BooleanExpression = AlwaysTrue()
         if detector_set_version is not None:
             where = EqualTo("detector_set_version", detector_set_version)
         table = self.table()
         table.refresh()
-        keys = table.scan(row_filter=where, selected_fields=("row_key",)).to_arrow()
-        return set(keys.column("row_key").to_pylist())
+        batches = table.scan(row_filter=where, selected_fields=("row_key",)).to_arrow_batch_reader()
+        # Streamed batch by batch into digests: the keys never sit in memory as strings.
+        return DigestSet(key for batch in batches for key in batch.column("row_key").to_pylist())
 
     def append(self, rows: list[dict[str, Any]]) -> int:
         if not rows:

@@ -148,12 +148,12 @@ class JpegDetector(Detector):
         details["scores"] = {p.key: round(p.score, 4) for p in parts}
         findings += [p.finding for p in parts if p.finding is not None]
         maps = [p.map for p in parts if p.map is not None]
-        heat = _blocks_to_pixels(np.max(np.stack(maps), axis=0), step, (h, w)) if maps else np.zeros((h, w), np.float32)
+        heat = np.max(np.stack(maps), axis=0) if maps else np.zeros((1, 1), np.float32)
         return DetectorResult(
             score=float(max((p.score for p in parts), default=0.0)),
             findings=tuple(findings),
             details=details,
-            evidence=(Evidence("heatmap", "heatmap", heat, caption=CAPTION),),
+            evidence=(Evidence.blocks("heatmap", heat, BLOCK * step, (h, w), caption=CAPTION),),
         )
 
 
@@ -326,17 +326,3 @@ def _sites_to_blocks(gr: grid.GridResult, shape: tuple[int, int], step: int) -> 
     return gr.map[ys[:, None], xs[None, :]]
 
 
-def _blocks_to_pixels(block_map: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
-    """Each map cell covers ``8 * step`` px; pixels past the last whole block take the edge."""
-    import cv2
-
-    h, w = shape
-    cell = BLOCK * step
-    big = cv2.resize(
-        np.ascontiguousarray(block_map, dtype=np.float32),
-        (block_map.shape[1] * cell, block_map.shape[0] * cell),
-        interpolation=cv2.INTER_NEAREST,
-    )
-    big = big[:h, :w]
-    out = np.pad(big, ((0, h - big.shape[0]), (0, w - big.shape[1])), mode="edge")
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
