@@ -27,20 +27,40 @@ def digests(texts: Iterable[str]) -> np.ndarray:
 
 
 class DigestSet:
-    """Membership of strings by digest. Built once from any iterable (streamed)."""
+    """Membership of strings by digest. Built from any iterable (streamed); grows with
+    ``add``.
+
+    Members live in sorted runs whose sizes at least halve from one run to the next,
+    merged like the carries of a binary counter: O(log n) runs to search, and each
+    member is copied O(log n) times over all the additions.
+    """
 
     def __init__(self, members: Iterable[str] = ()) -> None:
-        self._sorted = np.unique(digests(members))
+        self._runs: list[np.ndarray] = []
+        self.add(members)
+
+    def add(self, members: Iterable[str]) -> None:
+        run = np.unique(digests(members))
+        run = run[~self._contains(run)]
+        if not len(run):
+            return
+        self._runs.append(run)
+        while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
+            newer, older = self._runs.pop(), self._runs.pop()
+            self._runs.append(np.union1d(older, newer))
 
     def __len__(self) -> int:
-        return len(self._sorted)
+        return sum(len(r) for r in self._runs)
 
     def __contains__(self, text: object) -> bool:
-        if not isinstance(text, str) or not len(self._sorted):
-            return False
-        d = np.uint64(digest(text))
-        i = np.searchsorted(self._sorted, d)
-        return bool(i < len(self._sorted) and self._sorted[i] == d)
+        return isinstance(text, str) and bool(self._contains(np.array([digest(text)], np.uint64))[0])
+
+    def _contains(self, d: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(d), bool)
+        for run in self._runs:
+            pos = np.minimum(np.searchsorted(run, d), len(run) - 1)
+            found |= run[pos] == d
+        return found
 
 
 class NewestIndex:

@@ -19,7 +19,16 @@ def test_digest_set_membership():
 
 def test_digest_set_memory_is_eight_bytes_per_member():
     keys = DigestSet(str(i) for i in range(100_000))
-    assert keys._sorted.nbytes == 8 * 100_000
+    assert sum(run.nbytes for run in keys._runs) == 8 * 100_000
+
+
+def test_a_growing_digest_set_stays_exact_with_few_runs():
+    keys = DigestSet()
+    for start in range(0, 20_000, 200):  # commit-sized additions, some repeated
+        keys.add(str(i) for i in range(start, start + 250))
+    assert len(keys) == 20_050
+    assert all(str(i) in keys for i in range(0, 20_050, 7)) and "20050" not in keys
+    assert len(keys._runs) <= 16  # O(log n)
 
 
 def test_newest_index_keeps_the_highest_number_of_each_string():

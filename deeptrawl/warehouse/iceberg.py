@@ -8,6 +8,12 @@ Appends are idempotent by ``row_key``: before committing, the writer drops rows 
 is already in the table, and it retries on ``CommitFailedException`` (pyiceberg's own
 retries run out under concurrent writers). A bundle that Beam retries after its commit
 landed therefore adds nothing, and neither does a resumed scan.
+
+Knowing which keys are in the table must not cost more as the table grows: each writer
+keeps an index of the committed keys (8-byte digests, ``deeptrawl.keyset``), loads it once,
+and afterwards reads only the data files of snapshots it has not seen yet. (Querying the
+table for each batch's keys read every data file of the running scan on every commit:
+commit time grew with the scan, bench/RESULTS.md.)
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import sqlalchemy.exc
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
@@ -28,8 +35,10 @@ from pyiceberg.exceptions import (
     NoSuchTableError,
     TableAlreadyExistsError,
 )
-from pyiceberg.expressions import And, AlwaysTrue, BooleanExpression, EqualTo, In
+from pyiceberg.expressions import And, AlwaysTrue, BooleanExpression, EqualTo
+from pyiceberg.manifest import ManifestEntryStatus
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
 
 from deeptrawl.config import WarehouseSettings
 from deeptrawl.errors import ConfigError, WarehouseError
@@ -50,10 +59,14 @@ class IcebergSink(ResultsSink):
         self.settings = settings
         self._create = create
         self._table: Table | None = None
+        self._keys: DigestSet | None = None  # every committed row key, as of snapshot _seen
+        self._seen: int | None = None
+        self._own: set[int] = set()  # snapshots this writer made (their keys are in _keys)
 
-    # Beam pickles sinks into DoFns: the catalog connection is rebuilt on the worker.
+    # Beam pickles sinks into DoFns: the catalog connection and the key index are rebuilt
+    # on the worker.
     def __getstate__(self) -> dict[str, Any]:
-        return {"settings": self.settings, "_create": self._create, "_table": None}
+        return {**self.__dict__, "_table": None, "_keys": None, "_seen": None, "_own": set()}
 
     @property
     def identifier(self) -> str:
@@ -118,39 +131,26 @@ class IcebergSink(ResultsSink):
     # -- ResultsSink -----------------------------------------------------------------
 
     def existing_keys(self, detector_set_version: str | None = None) -> DigestSet:
-        where: BooleanExpression = AlwaysTrue()
-        if detector_set_version is not None:
-            where = EqualTo("detector_set_version", detector_set_version)
+        """Every committed row key. A row key embeds its detector set, so the keys of all
+        sets answer "is this key committed" for any one set."""
         table = self.table()
         table.refresh()
-        batches = table.scan(row_filter=where, selected_fields=("row_key",)).to_arrow_batch_reader()
-        # Streamed batch by batch into digests: the keys never sit in memory as strings.
-        return DigestSet(key for batch in batches for key in batch.column("row_key").to_pylist())
+        return self._committed_keys(table)
 
     def append(self, rows: list[dict[str, Any]]) -> int:
         if not rows:
             return 0
         # Duplicates inside one batch: keep the first.
         unique = list({r["row_key"]: r for r in reversed(rows)}.values())[::-1]
-        # Rows committed by earlier runs were skipped before analysis; what can collide
-        # here is a retried bundle of the *same* scan. Filtering on scan_id lets the scan
-        # planner prune every data file of other scans by its column statistics (row keys
-        # are random hashes, so a row_key filter alone prunes nothing and the check grew
-        # with the table: bench/RESULTS.md).
-        scan_ids = {r["scan_id"] for r in unique}
         table = self.table()
         for attempt in range(COMMIT_ATTEMPTS):
             table.refresh()
-            keys = [r["row_key"] for r in unique]
-            where = And(In("scan_id", sorted(scan_ids)), In("row_key", keys))
-            present = table.scan(row_filter=where, selected_fields=("row_key",)).to_arrow()
-            done = set(present.column("row_key").to_pylist())
-            todo = [r for r in unique if r["row_key"] not in done]
+            committed = self._committed_keys(table)
+            todo = [r for r in unique if r["row_key"] not in committed]
             if not todo:
                 return 0
             try:
                 table.append(to_arrow(todo, table.schema().as_arrow()))
-                return len(todo)
             except CommitFailedException:
                 if attempt == COMMIT_ATTEMPTS - 1:
                     raise WarehouseError(
@@ -158,7 +158,34 @@ class IcebergSink(ResultsSink):
                         "(concurrent writers)"
                     ) from None
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+                continue
+            # The table object now holds the metadata our commit produced.
+            self._own.add(table.current_snapshot().snapshot_id)
+            committed.add(r["row_key"] for r in todo)
+            return len(todo)
         return 0  # unreachable
+
+    def _committed_keys(self, table: Table) -> DigestSet:
+        """The key index, brought up to the table's current snapshot."""
+        current = table.current_snapshot()
+        newer, snapshot = [], current
+        while snapshot is not None and snapshot.snapshot_id != self._seen:
+            newer.append(snapshot)
+            parent = snapshot.parent_snapshot_id
+            snapshot = table.snapshot_by_id(parent) if parent is not None else None
+        if self._keys is None or (snapshot is None and self._seen is not None):
+            # First use, or our last snapshot is no longer an ancestor (expired, rolled back).
+            batches = table.scan(selected_fields=("row_key",)).to_arrow_batch_reader()
+            self._keys = DigestSet(k for batch in batches for k in batch.column("row_key").to_pylist())
+            self._own.clear()
+        else:
+            for snap in reversed(newer):
+                if snap.snapshot_id not in self._own:
+                    for path in _added_files(table, snap):
+                        with table.io.new_input(path).open() as f:
+                            self._keys.add(pq.read_table(f, columns=["row_key"]).column("row_key").to_pylist())
+        self._seen = current.snapshot_id if current is not None else None
+        return self._keys
 
     def read(
         self,
@@ -197,6 +224,17 @@ class IcebergSink(ResultsSink):
         table = self.table()
         table.refresh()
         return table.metadata_location
+
+
+def _added_files(table: Table, snapshot: Snapshot) -> list[str]:
+    """Paths of the data files ``snapshot`` added."""
+    return [
+        entry.data_file.file_path
+        for manifest in snapshot.manifests(table.io)
+        if manifest.added_snapshot_id == snapshot.snapshot_id
+        for entry in manifest.fetch_manifest_entry(table.io)
+        if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id == snapshot.snapshot_id
+    ]
 
 
 def count_by(table: pa.Table, column: str) -> dict[str, int]:
