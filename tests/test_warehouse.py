@@ -56,7 +56,7 @@ def test_appends_are_idempotent_across_writers_and_read_only_new_files(tmp_path,
     assert b.append([_row("k2"), _row("k3")]) == 1  # k2 is a's, found by b's first (full) load
     assert a.append([_row("k3"), _row("k4")]) == 1  # k3 is b's: a reads only b's new file
 
-    # After its first load a writer never scans the table again: only added files.
+    # After its first load a writer never scans the whole table again, only appended rows.
     from pyiceberg.table import Table
 
     def no_full_scan(*args, **kwargs):

@@ -11,7 +11,7 @@ landed therefore adds nothing, and neither does a resumed scan.
 
 Knowing which keys are in the table must not cost more as the table grows: each writer
 keeps an index of the committed keys (8-byte digests, ``deeptrawl.keyset``), loads it once,
-and afterwards reads only the data files of snapshots it has not seen yet. (Querying the
+and afterwards reads only the rows appended since (Iceberg's incremental append scan). (Querying the
 table for each batch's keys read every data file of the running scan on every commit:
 commit time grew with the scan, bench/RESULTS.md.)
 """
@@ -25,7 +25,6 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import sqlalchemy.exc
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
@@ -36,9 +35,7 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
 )
 from pyiceberg.expressions import And, AlwaysTrue, BooleanExpression, EqualTo
-from pyiceberg.manifest import ManifestEntryStatus
 from pyiceberg.table import Table
-from pyiceberg.table.snapshots import Snapshot
 
 from deeptrawl.config import WarehouseSettings
 from deeptrawl.errors import ConfigError, WarehouseError
@@ -61,12 +58,11 @@ class IcebergSink(ResultsSink):
         self._table: Table | None = None
         self._keys: DigestSet | None = None  # every committed row key, as of snapshot _seen
         self._seen: int | None = None
-        self._own: set[int] = set()  # snapshots this writer made (their keys are in _keys)
 
     # Beam pickles sinks into DoFns: the catalog connection and the key index are rebuilt
     # on the worker.
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_table": None, "_keys": None, "_seen": None, "_own": set()}
+        return {**self.__dict__, "_table": None, "_keys": None, "_seen": None}
 
     @property
     def identifier(self) -> str:
@@ -159,32 +155,29 @@ class IcebergSink(ResultsSink):
                     ) from None
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
                 continue
-            # The table object now holds the metadata our commit produced.
-            self._own.add(table.current_snapshot().snapshot_id)
-            committed.add(r["row_key"] for r in todo)
             return len(todo)
         return 0  # unreachable
 
     def _committed_keys(self, table: Table) -> DigestSet:
         """The key index, brought up to the table's current snapshot."""
         current = table.current_snapshot()
-        newer, snapshot = [], current
-        while snapshot is not None and snapshot.snapshot_id != self._seen:
-            newer.append(snapshot)
-            parent = snapshot.parent_snapshot_id
-            snapshot = table.snapshot_by_id(parent) if parent is not None else None
-        if self._keys is None or (snapshot is None and self._seen is not None):
-            # First use, or our last snapshot is no longer an ancestor (expired, rolled back).
-            batches = table.scan(selected_fields=("row_key",)).to_arrow_batch_reader()
-            self._keys = DigestSet(k for batch in batches for k in batch.column("row_key").to_pylist())
-            self._own.clear()
-        else:
-            for snap in reversed(newer):
-                if snap.snapshot_id not in self._own:
-                    for path in _added_files(table, snap):
-                        with table.io.new_input(path).open() as f:
-                            self._keys.add(pq.read_table(f, columns=["row_key"]).column("row_key").to_pylist())
-        self._seen = current.snapshot_id if current is not None else None
+        current_id = current.snapshot_id if current is not None else None
+        if self._keys is not None and current_id == self._seen:
+            return self._keys
+        scan = None
+        if self._keys is not None:
+            try:  # only the rows appended since the snapshot the index is at
+                scan = table.incremental_append_scan(
+                    from_snapshot_id_exclusive=self._seen, to_snapshot_id_inclusive=current_id, selected_fields=("row_key",)
+                )
+            except ValueError:  # that snapshot is no longer an ancestor (expired, rolled back)
+                scan = None
+        if scan is None:
+            self._keys = DigestSet()
+            scan = table.scan(selected_fields=("row_key",))
+        for batch in scan.to_arrow_batch_reader():
+            self._keys.add(batch.column("row_key").to_pylist())
+        self._seen = current_id
         return self._keys
 
     def read(
@@ -224,17 +217,6 @@ class IcebergSink(ResultsSink):
         table = self.table()
         table.refresh()
         return table.metadata_location
-
-
-def _added_files(table: Table, snapshot: Snapshot) -> list[str]:
-    """Paths of the data files ``snapshot`` added."""
-    return [
-        entry.data_file.file_path
-        for manifest in snapshot.manifests(table.io)
-        if manifest.added_snapshot_id == snapshot.snapshot_id
-        for entry in manifest.fetch_manifest_entry(table.io)
-        if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id == snapshot.snapshot_id
-    ]
 
 
 def count_by(table: pa.Table, column: str) -> dict[str, int]:
