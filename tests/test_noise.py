@@ -6,12 +6,13 @@ same call, 10 per kind (donor from another photo with noise added, blurred, deno
 with another JPEG history), each checked at generation to differ from its host in noise
 level by at least 1.5x.
 
-Measured on this set (detector 1.1.0): 1 of 40 clean re-saves flagged (score >= 0.5;
-1.0.0: 0); heatmap thresholded at 0.5 reaches IoU >= 0.3 with the pasted region on 22 of
-40 splices (55%; 1.0.0: 18, 45%); AUC splice vs clean 0.77 (1.0.0: 0.81). This seed was
-one of the three the detector was tuned on. Issue #3 asks for "most cases" (> 50%); on
-seeds not used for tuning 1.1.0 reaches 44-49% (seeds 11, 13) and 33% (seed 1000), so
-the target is NOT met in general; see the module docstring of ``deeptrawl.detectors.noise``.
+Measured on this set (detector 1.2.0): 1 of 40 clean re-saves flagged (score >= 0.5;
+1.0.0: 0); heatmap thresholded at 0.5 reaches IoU >= 0.3 with the pasted region on 25 of
+40 splices (62.5%; 1.1.0: 22, 55%; 1.0.0: 18, 45%); AUC splice vs clean 0.77 (1.0.0:
+0.81). This seed was one of the three the detector was tuned on. Issue #3 asks for "most
+cases" (> 50%); on seeds not used for tuning 1.2.0 reaches 54% and 52% (seeds 11, 13;
+1.1.0: 44, 49%) but 37% on seed 1000 (30 splices; 1.1.0: 33%), so the target is NOT
+met everywhere; see the module docstring of ``deeptrawl.detectors.noise``.
 The localisation test below guards the measured level.
 """
 
@@ -65,9 +66,9 @@ def test_splices_are_localised(results):
     assert len(splices) >= 30
     ious = {c.name: _iou(r.evidence[0].array, c.mask) for c, r in splices}
     hit = sum(v >= 0.3 for v in ious.values()) / len(ious)
-    # Measured 0.55 (22/40) on this set (a tuning seed); issue #3's target is > 0.5 on
-    # most images, not met on held-out seeds (reported in the module docstring).
-    assert hit >= 0.5, f"IoU >= 0.3 on {hit:.0%}; worst: {sorted(ious.items(), key=lambda kv: kv[1])[:5]}"
+    # Measured 0.625 (25/40) on this set (a tuning seed; 1.1.0: 0.55); issue #3's target
+    # is > 0.5, met on held-out seeds 11 and 13, not on 1000 (see the module docstring).
+    assert hit >= 0.6, f"IoU >= 0.3 on {hit:.0%}; worst: {sorted(ious.items(), key=lambda kv: kv[1])[:5]}"
 
 
 def test_splices_score_above_clean(results):
