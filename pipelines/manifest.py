@@ -37,7 +37,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from deeptrawl import progress, tracing
 from deeptrawl.config import Limits, S3Settings
 from deeptrawl.errors import MediaError
-from deeptrawl.keyset import DigestSet
+from deeptrawl.keyset import DigestSet, NewestIndex
 from deeptrawl.media.probe import check_size, probe
 from deeptrawl.storage import ObjectStore, open_store
 from pipelines.metrics import counter
@@ -129,13 +129,32 @@ def read_shard(out: ObjectStore, key: str, columns: list[str] | None = None) -> 
     return pq.read_table(io.BytesIO(out.read(key)), columns=columns)
 
 
+def newest_manifests(out: ObjectStore, manifests: list[list[str]]) -> NewestIndex | None:
+    """Which manifest (index into ``manifests``) holds each object's newest record; None
+    when there is only one manifest, so every record is the newest."""
+    if len(manifests) < 2:
+        return None
+    return NewestIndex(
+        (number, read_shard(out, key, ["object_uri"]).column("object_uri").to_pylist())
+        for number, keys in enumerate(manifests)
+        for key in keys
+    )
+
+
 def load_fingerprints(out: ObjectStore, source: str) -> DigestSet:
-    """``object_uri + listing fingerprint`` of every object in the source's completed manifests."""
+    """``object_uri + listing fingerprint`` of each object's newest record in the source's
+    completed manifests (an object changed back to an older version is not unchanged)."""
+    manifests = completed_manifests(out, source)
+    newest = newest_manifests(out, manifests)
 
     def members() -> Iterator[str]:
-        for key in completed_shards(out, source):
-            for row in read_shard(out, key, ["object_uri", "etag", "size_bytes", "mtime"]).to_pylist():
-                yield _listed(row["object_uri"], listing_fingerprint(row["etag"], row["size_bytes"], row["mtime"]))
+        for number, keys in enumerate(manifests):
+            for key in keys:
+                rows = read_shard(out, key, ["object_uri", "etag", "size_bytes", "mtime"]).to_pylist()
+                latest = newest.newest(r["object_uri"] for r in rows) if newest else None
+                for i, row in enumerate(rows):
+                    if latest is None or latest[i] == number:
+                        yield _listed(row["object_uri"], listing_fingerprint(row["etag"], row["size_bytes"], row["mtime"]))
 
     return DigestSet(members())
 

@@ -36,10 +36,9 @@ from deeptrawl.analysis import Analyzer, ObjectInput
 from deeptrawl.config import ScanSettings
 from deeptrawl.errors import LimitExceeded, MediaError
 from deeptrawl.media.probe import check_size
-from deeptrawl.keyset import NewestIndex
 from deeptrawl.storage import open_store
 from deeptrawl.warehouse import IcebergSink, row_from_report, row_key
-from pipelines.manifest import completed_manifests, content_version, read_shard
+from pipelines.manifest import completed_manifests, content_version, newest_manifests, read_shard
 from pipelines.metrics import counter
 from pipelines.metrics import run as run_pipeline
 
@@ -80,13 +79,7 @@ class ReadShard(beam.DoFn):
         s = self.job.settings
         self.out = open_store(s.out, s.s3, create=True)
         self.done = IcebergSink(s.warehouse).existing_keys(self.job.detector_set_version)
-        self.newest = None
-        if len(self.manifests) > 1:
-            self.newest = NewestIndex(
-                (number, read_shard(self.out, key, ["object_uri"]).column("object_uri").to_pylist())
-                for number, keys in enumerate(self.manifests)
-                for key in keys
-            )
+        self.newest = newest_manifests(self.out, self.manifests)
 
     def process(self, shard: tuple[int, str]) -> Iterator[dict[str, Any]]:
         number, key = shard

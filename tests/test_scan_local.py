@@ -149,3 +149,28 @@ def test_an_object_changed_before_its_first_scan_is_scanned_once_at_its_newest_v
     (b,) = [r for r in rows if r["object_uri"].endswith("b.jpg")]
     assert b["content_sha256"] == hashlib.sha256(newer).hexdigest()
     assert not list((out / "manifests").rglob("_listing/*")), "listing chunks are removed once a manifest is complete"
+
+
+def test_an_object_changed_back_to_an_earlier_version_is_listed_again(tmp_path):
+    """Same size and mtime as in the first manifest, but the newest manifest holds another
+    version: only the newest record counts as what the object was last seen as."""
+    import os
+
+    from deeptrawl.samples import media
+
+    source, out = tmp_path / "src", tmp_path / "out"
+    source.mkdir()
+    path = source / "a.jpg"
+    first = media.encode(media.photo("coffee"), quality=80)
+    path.write_bytes(first)
+    stamp = os.stat(path).st_mtime_ns
+    settings = settings_for(source, out)
+    assert run_scan(settings, BEAM).analyzed == 1
+    path.write_bytes(media.encode(media.photo("chelsea"), quality=80))
+    assert run_scan(settings, BEAM).analyzed == 1
+    path.write_bytes(first)
+    os.utime(path, ns=(stamp, stamp))  # its listing facts are those of the first manifest again
+
+    third = run_scan(settings, BEAM)
+    assert (third.manifest_objects, third.unchanged) == (1, 0)
+    assert third.analyzed == 0 and third.skipped == 1  # its row from the first scan stands
