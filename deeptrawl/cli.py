@@ -358,6 +358,30 @@ def query(sql, out, warehouse, catalog_uri, fmt):
     make_console().print(table)
 
 
+@main.command(epilog=EXIT_CODES)
+@warehouse_options
+@click.option("--keep-days", type=float, default=7.0, show_default=True, help="Keep snapshots newer than this.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@handle_errors
+def maintain(out, warehouse, catalog_uri, keep_days, as_json):
+    """Expire old snapshots of the results table (rows stay; only past table states go).
+
+    Every commit adds a snapshot that later commits and queries read, so a table that is
+    written nightly should be maintained (e.g. after each nightly scan).
+    """
+    from datetime import datetime, timedelta, timezone
+
+    from deeptrawl.warehouse import IcebergSink
+
+    sink = IcebergSink(_warehouse(out, warehouse, catalog_uri), create=False)
+    expired = sink.expire_snapshots(datetime.now(timezone.utc) - timedelta(days=keep_days))
+    left = len(sink.table().snapshots())
+    if as_json:
+        click.echo(json.dumps({"expired_snapshots": expired, "snapshots_left": left}))
+    else:
+        make_console().print(f"expired {expired} snapshot(s) older than {keep_days:g} days; {left} left")
+
+
 # -- small utilities ------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from deeptrawl.cli import main
 from deeptrawl.report import SCHEMA_PATH
 from deeptrawl.samples import media
 
-COMMANDS = ["scan", "results", "report", "query", "analyze", "sample", "detectors", "schema", "evaluate", "train",
+COMMANDS = ["scan", "results", "report", "query", "maintain", "analyze", "sample", "detectors", "schema", "evaluate", "train",
             "corpus", "corpus build", "models", "models export", "models list"]
 
 
@@ -99,6 +99,10 @@ def test_scan_results_and_report(cli, tmp_path):
     by_sha = json.loads(cli("report", target["content_sha256"], "--out", str(out)).output)
     assert by_uri == by_sha and by_uri["object_uri"] == target["object_uri"]
     cli("report", "0" * 64, "--out", str(out), code=4)
+
+    # Maintenance drops past table states, never rows.
+    assert json.loads(cli("maintain", "--out", str(out), "--keep-days", "0", "--json").output)["snapshots_left"] == 1
+    assert len(json.loads(cli("results", "--out", str(out), "--format", "json").output)) == len(files)
 
 
 def test_systemic_errors_are_one_line_and_exit_nonzero(cli, tmp_path):

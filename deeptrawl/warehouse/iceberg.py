@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -158,25 +159,34 @@ class IcebergSink(ResultsSink):
             return len(todo)
         return 0  # unreachable
 
+    def expire_snapshots(self, older_than: datetime) -> int:
+        """Drop snapshots made before ``older_than`` (never the current one); return how
+        many. Every commit adds a snapshot to the table metadata that each later commit
+        and query reads; expiring old ones keeps that metadata, and commit time, bounded.
+        Rows are untouched: only the history of earlier table states goes."""
+        table = self.table()
+        table.refresh()
+        current = table.current_snapshot()
+        cutoff_ms = older_than.timestamp() * 1000
+        old = [s.snapshot_id for s in table.snapshots() if s.timestamp_ms < cutoff_ms and s is not current]
+        if old:
+            table.maintenance.expire_snapshots().by_ids(old).commit()
+        return len(old)
+
     def _committed_keys(self, table: Table) -> DigestSet:
         """The key index, brought up to the table's current snapshot."""
         current = table.current_snapshot()
         current_id = current.snapshot_id if current is not None else None
-        if self._keys is not None and current_id == self._seen:
-            return self._keys
-        scan = None
-        if self._keys is not None:
+        if self._keys is not None and current_id != self._seen:
             try:  # only the rows appended since the snapshot the index is at
-                scan = table.incremental_append_scan(
+                _add_keys(self._keys, table.incremental_append_scan(
                     from_snapshot_id_exclusive=self._seen, to_snapshot_id_inclusive=current_id, selected_fields=("row_key",)
-                )
+                ))
             except ValueError:  # that snapshot is no longer an ancestor (expired, rolled back)
-                scan = None
-        if scan is None:
+                self._keys = None
+        if self._keys is None:
             self._keys = DigestSet()
-            scan = table.scan(selected_fields=("row_key",))
-        for batch in scan.to_arrow_batch_reader():
-            self._keys.add(batch.column("row_key").to_pylist())
+            _add_keys(self._keys, table.scan(selected_fields=("row_key",)))
         self._seen = current_id
         return self._keys
 
@@ -217,6 +227,11 @@ class IcebergSink(ResultsSink):
         table = self.table()
         table.refresh()
         return table.metadata_location
+
+
+def _add_keys(keys: DigestSet, scan: Any) -> None:
+    for batch in scan.to_arrow_batch_reader():  # streamed: the keys never sit in memory as strings
+        keys.add(batch.column("row_key").to_pylist())
 
 
 def count_by(table: pa.Table, column: str) -> dict[str, int]:
