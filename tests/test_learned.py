@@ -142,6 +142,47 @@ def test_committed_frequency_model_finds_upsampling_it_never_saw():
     labels, scores = (np.array(v) for v in zip(*scored))
     assert roc_auc(labels, scores) >= 0.75
 
+def _fresh_trunk(monkeypatch, backend: str, cache):
+    from deeptrawl.models import trunk
+
+    monkeypatch.setenv("DEEPTRAWL_TRUNK", backend)
+    monkeypatch.setenv("DEEPTRAWL_CACHE", str(cache))
+    trunk.trunk.cache_clear()
+    return trunk
+
+
+def test_cnn_trunk_runs_in_onnx_runtime_with_pytorchs_scores(monkeypatch, tmp_path):
+    """The frozen trunk is exported once into the cache and run by ONNX Runtime; the
+    detectors' scores and Grad-CAM maps are PyTorch's; a damaged cached file is replaced."""
+    photo = media.rgb_photo("astronaut")
+    items = [_item(photo), _item(np.ascontiguousarray(photo[100:400, 50:450]), "crop.png")]
+    try:
+        module = _fresh_trunk(monkeypatch, "torch", tmp_path)
+        expected = CnnDetector().analyze(items)
+        assert not list(tmp_path.iterdir())  # PyTorch: nothing exported
+
+        module = _fresh_trunk(monkeypatch, "onnxruntime", tmp_path)
+        got = CnnDetector().analyze(items)
+        (exported,) = tmp_path.glob("trunk-*.onnx")
+        for a, b in zip(got, expected):
+            assert a.score == pytest.approx(b.score, abs=1e-4)
+            assert np.allclose(a.evidence[0].array, b.evidence[0].array, atol=1e-3)
+
+        exported.write_bytes(exported.read_bytes()[:1000])  # an interrupted copy, say
+        module.trunk.cache_clear()
+        again = CnnDetector().analyze(items[:1])[0]
+        assert again.score == pytest.approx(expected[0].score, abs=1e-4)
+        assert exported.stat().st_size > 1_000_000
+
+        monkeypatch.setenv("DEEPTRAWL_TRUNK", "tensorflow")
+        module.trunk.cache_clear()
+        with pytest.raises(Exception, match="DEEPTRAWL_TRUNK"):
+            module.trunk()
+    finally:
+        monkeypatch.undo()
+        module.trunk.cache_clear()
+
+
 def test_one_failing_input_does_not_lose_the_batch(monkeypatch):
     import deeptrawl.detectors.learned.frequency as freq_module
 

@@ -8,6 +8,8 @@ face crops); they differ only in their trained weights.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -53,16 +55,19 @@ class SpatialNet(nn.Module):
             raise RuntimeError(f"weights do not fit SpatialNet: missing {missing[:3]}, unexpected {unexpected[:3]}")
 
 
-def grad_cam(model: SpatialNet, tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def grad_cam(
+    model: SpatialNet, tiles: torch.Tensor, trunk: Callable[[torch.Tensor], torch.Tensor] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and Grad-CAM maps (N x h x w, each scaled to [0, 1]) for a batch of tiles.
 
     Grad-CAM (Selvaraju et al., ICCV 2017) on the tail's final feature map: channel weights
     are the spatially averaged gradients of the logit, the map is the ReLU of the weighted
     sum. The tiles are independent (batch norm is in eval mode), so one backward pass of the
-    summed logits gives every tile its own gradients.
+    summed logits gives every tile its own gradients. No gradient reaches the frozen trunk,
+    so ``trunk`` may run it elsewhere (``deeptrawl.models.trunk``: ONNX Runtime).
     """
     with torch.no_grad():
-        features = model.trunk(tiles)
+        features = (trunk or model.trunk)(tiles)
     with torch.enable_grad():
         fmap = model.tail(features).detach().requires_grad_(True)
         logits = model.head(fmap)

@@ -24,6 +24,7 @@ from deeptrawl.media.item import MediaItem
 from deeptrawl.media.sniff import MediaKind
 from deeptrawl.models import tiles, weights
 from deeptrawl.models.spatial import grad_cam
+from deeptrawl.models.trunk import trunk
 
 FLAG = 0.5
 FACE_MARGIN = 0.3
@@ -52,6 +53,7 @@ class _SpatialDetector(Detector):
 
     def setup(self) -> None:
         self.model = models.spatial(self.model_name, self.weights_dir)
+        self.trunk = trunk()
 
     def analyze(self, batch: Sequence[MediaItem]) -> list[DetectorResult]:
         if not hasattr(self, "model"):
@@ -67,7 +69,7 @@ class _SpatialDetector(Detector):
             return prepared  # type: ignore[return-value]
         # One forward (and Grad-CAM backward) pass for every tile of the batch.
         try:
-            logits, cams = grad_cam(self.model, torch.from_numpy(np.concatenate([j.tiles for j in jobs])))
+            logits, cams = grad_cam(self.model, torch.from_numpy(np.concatenate([j.tiles for j in jobs])), self.trunk)
         except Exception as exc:  # e.g. out of memory: every input of the batch gets the reason
             failed = DetectorResult.failed(DetectorFailed(f"{self.name}: {type(exc).__name__}: {exc}"))
             return [p if isinstance(p, DetectorResult) else failed for p in prepared]
