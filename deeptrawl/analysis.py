@@ -76,6 +76,7 @@ class Analyzer:
         self.rule = rule if rule is not None else default_fuser(d.name for d in self.detectors)
         self.scan_id = scan_id
         self.set_version = detector_set_version(self.detectors, self.rule.version)
+        self.colour = any(d.pixels != "luma" for d in self.detectors)
 
     def setup(self) -> None:
         for detector in self.detectors:
@@ -139,7 +140,7 @@ class Analyzer:
         started = time.perf_counter()
         try:
             state.media_type = sniff(data[:SNIFF_BYTES])
-            state.item = load_item(obj.uri, data, self.limits)
+            state.item = load_item(obj.uri, data, self.limits, colour=self.colour)
         except MediaError as exc:
             state.fail(exc, "decode")
         state.timings["decode"] = time.perf_counter() - started
@@ -150,7 +151,7 @@ class Analyzer:
         detector_reports = []
         started = time.perf_counter()
         has_pixels = state.item is not None and state.item.image is not None
-        renderer = EvidenceRenderer(state.item.rgb if has_pixels else None)
+        renderer = EvidenceRenderer(state.item if has_pixels else None)
         for detector, result, seconds in state.results:
             evidence_reports = []
             if obj.evidence_prefix is not None:

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from deeptrawl.detectors.base import Evidence
+from deeptrawl.media.item import MediaItem
 
 #: Longest side of stored evidence pictures: enough to see a region, small to store.
 MAX_SIDE = 1024
@@ -96,25 +97,28 @@ def _png(image: Image.Image) -> bytes:
 
 
 class EvidenceRenderer:
-    """Renders one object's evidence; the shrunken grey background is made once and shared."""
+    """Renders one object's evidence; the shrunken grey background is made once and shared.
 
-    def __init__(self, rgb: np.ndarray | None) -> None:
-        self._rgb = rgb
-        self._grey_full: np.ndarray | None = None
+    ``image``: the picture under the heatmaps, as an RGB array or a media item (whose
+    ``luma`` is read only if a heatmap is drawn); ``None`` draws heatmaps alone.
+    """
+
+    def __init__(self, image: np.ndarray | MediaItem | None) -> None:
+        self._image = image
         self._grey: dict[tuple[int, int], np.ndarray] = {}
 
     def _grey_at(self, size: tuple[int, int]) -> np.ndarray:
         if size not in self._grey:
-            if self._grey_full is None:
-                self._grey_full = cv2.cvtColor(np.ascontiguousarray(self._rgb), cv2.COLOR_RGB2GRAY)
-            self._grey[size] = _resize(self._grey_full, size, smooth=True)
+            image = self._image
+            grey = image.luma if isinstance(image, MediaItem) else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+            self._grey[size] = _resize(grey, size, smooth=True)
         return self._grey[size]
 
     def png(self, evidence: Evidence) -> bytes:
         if evidence.kind == "heatmap":
             small = _heat_at(evidence)
             size = (small.shape[1], small.shape[0])
-            if self._rgb is None:
+            if self._image is None:
                 image = Image.fromarray(_levels(small, 256), mode="L")
                 image.putpalette(_LUT.tobytes())
             else:

@@ -193,12 +193,30 @@ def test_empty_object():
     assert info.value.code == "empty"
 
 
+@pytest.mark.parametrize("colour", [True, False])
 @pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.99])
-def test_truncated_jpeg(keep):
+def test_truncated_jpeg(keep, colour):
     data = media.encode(media.photo("coffee"), quality=90)
     with pytest.raises(TruncatedMedia) as info:
-        load_item("cut.jpg", media.truncated(data, keep), LIMITS)
+        load_item("cut.jpg", media.truncated(data, keep), LIMITS, colour=colour)
     assert info.value.code == "truncated"
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_luma_only_decode_gives_the_same_pixels(fmt):
+    """``colour=False`` (no detector of the set reads colour) decodes a JPEG's Y plane only;
+    ``luma`` is the same either way (the file's own Y plane for a JPEG), ``rgb`` still
+    works, and the reported mode is the file's. Other formats decode as usual."""
+    data = media.encode(media.photo("chelsea"), fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+    full, lean = load_item("a", data, LIMITS), load_item("a", data, LIMITS, colour=False)
+    assert lean.luma_only == (fmt == "JPEG") and not full.luma_only
+    assert lean.info == full.info and lean.info.mode == "RGB"
+    assert lean.luma.shape == full.rgb.shape[:2] and lean.luma.dtype == np.uint8
+    assert np.array_equal(lean.luma, full.luma)
+    assert np.array_equal(lean.rgb, full.rgb)
+    # The Y plane is what an RGB -> Y conversion gives, up to the decoder's rounding.
+    derived = media.photo("chelsea") @ np.array([0.299, 0.587, 0.114])
+    assert np.abs(full.luma - derived).mean() < 3.0
 
 
 @pytest.mark.parametrize("keep", [0.05, 0.2, 0.5, 0.8, 0.95])

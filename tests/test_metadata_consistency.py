@@ -132,6 +132,22 @@ def test_region_edited_after_capture_is_found_and_located(detector, camera_file,
     assert iou >= 0.5, iou
 
 
+def test_thumbnail_check_is_the_same_when_jpegs_decode_luma_only(detector, camera_file, chelsea, coffee):
+    """A scan whose detectors read no colour decodes JPEGs to their Y plane; the thumbnail
+    check then samples colour from a DCT-scaled decode and must reach the same findings."""
+    edited = chelsea.copy()
+    edited[90:190, 160:300] = coffee[200:300, 250:390]
+    other = np.asarray(Image.fromarray(coffee).resize((451, 300), Image.BOX))
+    for data in (camera_file, meta.reencode_keeping_exif(camera_file, edited), meta.reencode_keeping_exif(camera_file, other)):
+        full = detector.analyze_one(load_item("a.jpg", data, Limits()))
+        lean = detector.analyze_one(load_item("a.jpg", data, Limits(), colour=False))
+        assert codes(lean) == codes(full)
+        assert lean.details["exif_thumbnail"]["status"] == full.details["exif_thumbnail"]["status"]
+        assert (lean.score is None) == (full.score is None)
+        if full.score is not None:
+            assert lean.score == pytest.approx(full.score, abs=0.05)
+
+
 def test_camera_exif_pasted_onto_another_picture(detector, camera_file, coffee):
     other = np.asarray(Image.fromarray(coffee).resize((451, 300), Image.BOX))
     result = analyze(detector, meta.reencode_keeping_exif(camera_file, other))

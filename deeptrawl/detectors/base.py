@@ -101,6 +101,10 @@ class Detector(abc.ABC):
     #: True when ``analyze`` batches for real (learned models): the analyzer then calls
     #: it once per batch instead of once per object.
     batched: ClassVar[bool] = False
+    #: The pixels the detector reads: ``"rgb"`` (``item.rgb``) or ``"luma"`` (``item.luma``
+    #: only, or no pixels at all). When every detector of a set says ``"luma"``, JPEGs are
+    #: decoded without their colour planes.
+    pixels: ClassVar[str] = "rgb"
 
     def setup(self) -> None:
         """Load weights/tables once per worker. Default: nothing to load."""

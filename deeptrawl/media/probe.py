@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from deeptrawl.config import Limits
 from deeptrawl.errors import CorruptMedia, LimitExceeded, MediaError, TruncatedMedia
-from deeptrawl.media.item import MediaInfo, MediaItem
+from deeptrawl.media.item import MediaInfo, MediaItem, can_decode_luma_only
 from deeptrawl.media.sniff import SNIFF_BYTES, MediaKind, MediaType, sniff
 
 # Our own ``Limits.max_pixels`` check replaces Pillow's global bomb guard, so the limit is
@@ -38,14 +38,23 @@ def probe(data: bytes, limits: Limits, media_type: MediaType | None = None) -> t
     return media_type, _probe_av(data, media_type, limits, decode_first_frame=False)
 
 
-def load_item(uri: str, data: bytes, limits: Limits) -> MediaItem:
-    """Identify, check and decode ``data`` into a ``MediaItem`` ready for detectors."""
+def load_item(uri: str, data: bytes, limits: Limits, *, colour: bool = True) -> MediaItem:
+    """Identify, check and decode ``data`` into a ``MediaItem`` ready for detectors.
+
+    ``colour=False``: no detector will read colour, so a JPEG is decoded to its Y plane
+    only (about half the work); the whole file is still decoded, so a truncated or
+    corrupt one fails here as it would in colour.
+    """
     check_size(len(data), limits)
     media_type = sniff(data[:SNIFF_BYTES])
     if media_type.kind is MediaKind.IMAGE:
         image = _open_image(data, media_type, limits)
+        info = _image_info(image)  # before a luma-only decode changes the mode
+        luma_only = not colour and media_type.format == "jpeg" and can_decode_luma_only(image)
+        if luma_only:
+            image.draft("L", image.size)
         _decode(image, media_type)
-        return MediaItem(uri, data, media_type, _image_info(image), image=image)
+        return MediaItem(uri, data, media_type, info, image=image, luma_only=luma_only)
     info = _probe_av(data, media_type, limits, decode_first_frame=True)
     return MediaItem(uri, data, media_type, info)
 

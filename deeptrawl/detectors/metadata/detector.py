@@ -75,6 +75,8 @@ class MetadataDetector(Detector):
     name: ClassVar[str] = "metadata"
     version: ClassVar[str] = "1.1.0"
     media_kinds: ClassVar[frozenset[MediaKind]] = frozenset({MediaKind.IMAGE})
+    # Headers, and a colour thumbnail-sized sample of the picture (``sample_picture``).
+    pixels: ClassVar[str] = "luma"
 
     def __init__(self, *, trust_anchors_pem: str | None = None) -> None:
         """``trust_anchors_pem``: PEM root certificates whose C2PA signers count as trusted
@@ -209,7 +211,7 @@ class MetadataDetector(Detector):
         except thumbnail.ThumbnailError as exc:
             problems.append(str(exc))
             return None
-        sample = thumbnail.sample_picture(item.image, lambda: item.rgb)
+        sample = thumbnail.sample_picture(item.image, lambda: item.rgb, item.data if item.luma_only else None)
         return thumbnail.compare(pixels, sample, item.image.size)
 
     def _read_xmp(self, item: MediaItem, problems: list[str]) -> dict[str, Any] | None:

@@ -145,10 +145,19 @@ def decode_thumbnail(data: bytes) -> np.ndarray:
         raise ThumbnailError(f"the EXIF thumbnail cannot be decoded: {type(exc).__name__}") from None
 
 
-def sample_picture(image: Image.Image | None, rgb: Callable[[], np.ndarray]) -> np.ndarray:
+def sample_picture(image: Image.Image | None, rgb: Callable[[], np.ndarray], jpeg: bytes | None = None) -> np.ndarray:
     """The picture point-sampled to at most ``SAMPLE_LONG`` pixels on its long side
     (HxWx3 uint8), reading only those pixels where Pillow can (8-bit RGB and grey);
-    other modes go through the shared full-size ``rgb()``."""
+    other modes go through the shared full-size ``rgb()``.
+
+    ``jpeg``: the file, when ``image`` holds only its Y plane (a scan whose detectors read
+    no colour decodes JPEGs that way): colour then comes from a DCT-scaled decode (libjpeg
+    at 1/2 to 1/8 scale, each pixel a block mean), a fraction of a full decode."""
+    if jpeg is not None:
+        image = Image.open(io.BytesIO(jpeg))
+        w, h = image.size
+        scale = min(1.0, SAMPLE_LONG / max(w, h))
+        image.draft("RGB", (max(1, round(w * scale)), max(1, round(h * scale))))
     if image is not None and image.mode in ("RGB", "L"):
         w, h = image.size
         scale = min(1.0, SAMPLE_LONG / max(w, h))
