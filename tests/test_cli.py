@@ -125,3 +125,13 @@ def test_unreachable_s3_is_one_line_exit_3(cli, tmp_path, monkeypatch):
     result = cli("scan", "s3://bucket/prefix", "--s3-endpoint", f"http://127.0.0.1:{port}", "--s3-region", "us-east-1",
                  "--out", str(tmp_path / "o"), "--no-progress", code=3)
     assert result.output.startswith("error:") and "reach" in result.output
+
+
+def test_cli_and_detector_registry_do_not_import_torch():
+    """torch costs ~1 s and ~140 MiB: only a worker that runs a learned model loads it, so
+    `deeptrawl --help`, `results`, `report` and scans without learned detectors stay light."""
+    import subprocess
+    import sys
+
+    code = "import sys, deeptrawl.cli, deeptrawl.detectors as d; d.create(); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,6 +1,6 @@
 """Learned models: the spatial CNN (whole image and face crops) and the frequency model.
 
-``spatial(name)`` and ``frequency()`` return the trained networks in eval mode, built once
+``load_spatial(name)`` and ``load_frequency()`` return the trained networks in eval mode, built once
 per process, with their committed weights checked against ``weights/SHA256SUMS``.
 """
 
@@ -8,24 +8,31 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deeptrawl.models import weights
-from deeptrawl.models.frequency import FrequencyNet
-from deeptrawl.models.spatial import SpatialNet
+
+if TYPE_CHECKING:  # the networks import torch (~1 s, ~140 MiB): only when one is built
+    from deeptrawl.models.frequency import FrequencyNet
+    from deeptrawl.models.spatial import SpatialNet
 
 #: Model name -> weights file. The names are also the Triton model names.
 FILES = {"cnn": "cnn.pt", "face_cnn": "face_cnn.pt", "frequency": "frequency.pt"}
 
 
 @lru_cache(maxsize=None)
-def spatial(name: str, directory: Path = weights.WEIGHTS_DIR) -> SpatialNet:
+def load_spatial(name: str, directory: Path = weights.WEIGHTS_DIR) -> "SpatialNet":
+    from deeptrawl.models.spatial import SpatialNet
+
     net = SpatialNet()
     net.load_trained_state(weights.load_state(FILES[name], directory))
     return net.eval()
 
 
 @lru_cache(maxsize=None)
-def frequency(directory: Path = weights.WEIGHTS_DIR) -> FrequencyNet:
+def load_frequency(directory: Path = weights.WEIGHTS_DIR) -> "FrequencyNet":
+    from deeptrawl.models.frequency import FrequencyNet
+
     net = FrequencyNet()
     net.load_state_dict(weights.load_state(FILES["frequency"], directory))
     return net.eval()

@@ -13,8 +13,6 @@ import hashlib
 import io
 from pathlib import Path
 
-import torch
-
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SUMS = "SHA256SUMS"
 
@@ -47,6 +45,8 @@ def read_checked(name: str, directory: Path = WEIGHTS_DIR) -> bytes:
 
 
 def load_state(name: str, directory: Path = WEIGHTS_DIR) -> dict:
+    import torch  # here, not at the top: listing detectors and versions needs no torch
+
     return torch.load(io.BytesIO(read_checked(name, directory)), map_location="cpu", weights_only=True)
 
 
@@ -65,6 +65,8 @@ def save(name: str, data: bytes, directory: Path = WEIGHTS_DIR) -> str:
 
 
 def save_state(name: str, state: dict, directory: Path = WEIGHTS_DIR) -> str:
+    import torch
+
     buf = io.BytesIO()
     torch.save(state, buf)
     return save(name, buf.getvalue(), directory)

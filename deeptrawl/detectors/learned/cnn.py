@@ -13,7 +13,6 @@ from typing import Any, ClassVar, Sequence
 
 import cv2
 import numpy as np
-import torch
 
 from deeptrawl import models
 from deeptrawl.detectors.base import Detector, DetectorResult, Evidence, Finding
@@ -23,8 +22,6 @@ from deeptrawl.errors import DetectorFailed
 from deeptrawl.media.item import MediaItem
 from deeptrawl.media.sniff import MediaKind
 from deeptrawl.models import tiles, weights
-from deeptrawl.models.spatial import grad_cam
-from deeptrawl.models.trunk import trunk
 
 FLAG = 0.5
 FACE_MARGIN = 0.3
@@ -52,7 +49,10 @@ class _SpatialDetector(Detector):
         self.weights_dir = weights_dir  # another folder: while training, before installing
 
     def setup(self) -> None:
-        self.model = models.spatial(self.model_name, self.weights_dir)
+        # torch is imported here, when a worker loads the model, not when detectors register.
+        from deeptrawl.models.trunk import trunk
+
+        self.model = models.load_spatial(self.model_name, self.weights_dir)
         self.trunk = trunk()
 
     def analyze(self, batch: Sequence[MediaItem]) -> list[DetectorResult]:
@@ -68,6 +68,10 @@ class _SpatialDetector(Detector):
         if not jobs:
             return prepared  # type: ignore[return-value]
         # One forward (and Grad-CAM backward) pass for every tile of the batch.
+        import torch
+
+        from deeptrawl.models.spatial import grad_cam
+
         try:
             logits, cams = grad_cam(self.model, torch.from_numpy(np.concatenate([j.tiles for j in jobs])), self.trunk)
         except Exception as exc:  # e.g. out of memory: every input of the batch gets the reason

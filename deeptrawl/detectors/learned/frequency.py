@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from deeptrawl import models
 from deeptrawl.models import weights
@@ -39,7 +38,7 @@ class FrequencyDetector(Detector):
         self.weights_dir = weights_dir  # another folder: while training, before installing
 
     def setup(self) -> None:
-        self.model = models.frequency(self.weights_dir)
+        self.model = models.load_frequency(self.weights_dir)
 
     def analyze(self, batch: Sequence[MediaItem]) -> list[DetectorResult]:
         if not hasattr(self, "model"):
@@ -58,6 +57,8 @@ class FrequencyDetector(Detector):
         rows = [f for f in features if isinstance(f, np.ndarray)]
         if not rows:
             return features  # type: ignore[return-value]
+        import torch  # here: registering the detector needs no torch
+
         with torch.no_grad():
             logits = iter(self.model(torch.from_numpy(np.stack(rows).astype(np.float32))).numpy())
         return [f if isinstance(f, DetectorResult) else self._result(float(next(logits))) for f in features]
