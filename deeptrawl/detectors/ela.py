@@ -1,4 +1,5 @@
-"""Error-level analysis (ELA), calibrated against the image's own content and quality.
+"""Error-level analysis (ELA) of the luma plane, calibrated against the image's own content
+and quality.
 
 Classic ELA re-saves an image as JPEG and looks for regions that change more than the
 rest. Taken literally it mostly maps texture (edges re-quantise worse than sky), and it
@@ -7,7 +8,7 @@ idea but asks a sharper question per 16x16 block and per re-save quality ``q``:
 
     r = log((A + 1) / (B + 1))
 
-``A`` is the block's mean error (|difference| summed over R, G, B) when the image is
+``A`` is the block's mean error (|difference| of luma, Y) when the image's Y plane is
 re-saved at ``q`` on its own 8x8 grid; ``B`` is the same error when the content is first
 shifted by 4 pixels, so the grid cuts it elsewhere. ``B`` is what a block of *this
 texture* loses when its pixels carry no memory of the grid (the "calibration" idea of
@@ -19,6 +20,18 @@ A uniformly re-compressed photo has one history everywhere, so its ``r`` is unif
 noise and a texture trend (a busy block keeps more coefficients on an old lattice than a
 smooth one).
 
+What is analysed: the luma plane only (``item.luma``; ``pixels = "luma"``, so a scan
+whose detectors all read luma decodes JPEGs without colour). For a YCbCr or greyscale
+JPEG that is the file's own Y plane exactly as libjpeg decodes it, with no round trip
+through RGB, so it carries the traces of the file's luma quantisation undisturbed; for
+other images it is the BT.601 luma of the RGB pixels. Each round trip is a greyscale
+(one-component) JPEG quantised with the luma table at ``q``: no colour conversion, no
+chroma, about half the cost of a colour round trip. ELA 1.x summed the error over R, G
+and B of colour round trips; on the seeded tuning data (``deeptrawl/samples/corpus_ela.py``
+seeds 1-3, 300 cases, and the re-compressed, resized, noisy and grey photos of
+tests/test_ela.py and of the tuning script) the luma plane alone separates as well: AUC
+0.990 vs 0.977, 137 vs 132 of 150 splices flagged, 1 vs 3 of 370 clean photos flagged.
+
 The test, per quality: ``r`` minus the image's own robust (Theil-Sen) line of ``r``
 against texture ``log(B + 1)``, standardised robustly over the informative blocks,
 smoothed over 3x3 blocks (a splice is a region, noise is not) and standardised again.
@@ -26,18 +39,21 @@ A region departing on the high side (changes *more* than the rest), or at half w
 the low side (changes *less*: e.g. pasted from a more heavily compressed JPEG), is
 evidence: mean z of the blocks above 2.5, times their share of the analysed blocks
 (saturating at 10%). The score is a logistic of the strongest such region over the
-qualities. The heatmap shows the plain standardised ``r`` (no texture line) at that
-quality and on that side: on seeded splices the line partly absorbs a pasted region
-whose texture differs from the host's, so the plain map covers the region better
-(IoU >= 0.3 on 85% vs 79% of 150 corpus splices) while the detrended test separates
-better (more splices flagged at the same false-alarm rate on re-compressed, resized,
-noisy and grey photos). 0.5 in the map means z = 2.5.
+qualities. The heatmap shows, at that quality and on that side, the mean of that
+detrended test and the plain standardised ``r`` (no texture line); 0.5 in the map means
+a mean z of 2 (``Z_HEAT``). On seeded splices the line partly absorbs a pasted region
+whose texture differs from the host's, which the plain map does not, while the plain map
+is noisier; ELA 1.x, in colour, showed the plain map. On luma the plain map alone
+localises badly and the mean best: on the 150 tuning splices, with an even spread of
+qualities, IoU >= 0.3 on 91% (plain alone 49%, detrended alone 85%); as shipped 87%
+(ELA 1.1: 83%).
 
-Which blocks count: flat blocks (shifted error under 2 levels) and blocks with more
-than 3% of pixels clipped at 0 or 255 are skipped: the decoder clamps clipped pixels,
-which knocks their coefficients off any lattice, so blown highlights (a cat's eye) and
-crushed shadows look "fresh". In the heatmap they take the mean of the informative blocks
-around them (5x5). Under 15% informative blocks (a noisy night sky), ELA abstains.
+Which blocks count: flat blocks (shifted luma error under 0.4 levels at any chosen
+quality) and blocks with more than 3% of pixels whose luma is clipped at 0 or 255 are
+skipped: the decoder clamps clipped pixels, which knocks their coefficients off any
+lattice, so blown highlights (a cat's eye) and crushed shadows look "fresh". In the
+heatmap they take the mean of the informative blocks around them (5x5). Under 15%
+informative blocks (a noisy night sky), ELA abstains.
 
 Which qualities: the file's own JPEG quality is estimated from its quantisation tables
 (``estimate_quality``: the IJG scaling of the standard tables; camera and editor tables
@@ -45,34 +61,48 @@ are matched approximately by their median step). Re-saving a clean JPEG at or ju
 below its own quality re-quantises content-dependently (coefficient ``n*S`` moves to the
 nearest multiple of a step only a little larger than ``S``), which is what made plain
 ELA flag clean photos. So only qualities 50..90 (step 5) whose quantiser steps are at
-least twice the file's own (``MIN_STEP_RATIO``) are used: quality 95 or better -> 50..90,
-90 -> 50..80, 85 -> 50..70, 80 -> 50..60, 75 -> 50. PNG and other lossless files have no
-last quality, so all nine are used. A JPEG last saved at quality 70 or lower leaves no
-usable quality and ELA abstains: a save that coarse erases the traces ELA reads.
+least twice the file's own (``MIN_STEP_RATIO``) are allowed: quality 95 or better ->
+50..90, 90 -> 50..80, 85 -> 50..70, 80 -> 50..60, 75 -> 50. PNG and other lossless
+files have no last quality, so all nine are allowed. A JPEG last saved at quality 70 or
+lower leaves no usable quality and ELA abstains: a save that coarse erases the traces ELA
+reads. Of the allowed qualities at most three are used (``chosen_qualities``): the lowest,
+the highest, and the one where an earlier compression shows. Re-saving at the quality a
+region was compressed at before reproduces its quantiser, so that region loses least on
+its own grid there (the "JPEG ghost"); ELA 1.1 found most of its strongest evidence at
+that quality, wherever it lay among the nine. ``probe_quality`` finds it by re-saving a
+few evenly spaced tiles (``PROBE_PIXELS``, 3 tiles of 128px) at every allowed quality and
+taking the one with the lowest median ``r``; it replaces the inner pick of an even spread
+(95 -> 50, 70, 90; 90 -> 50, 65, 80; 85 -> 50, 60, 70; 80 -> 50, 55, 60; 75 -> 50). On
+the tuning splices the even spread alone flagged 129 of 150 and the probed choice 137
+(ELA 1.1 with all nine qualities: 132), with 1 of 370 clean photos flagged either way.
 
-What is analysed (cost): each quality costs two JPEG round trips (OpenCV's libjpeg,
-bit-identical to Pillow's). Images with pixels x qualities up to
-``PIXEL_QUALITY_BUDGET`` (10 MP: 1.1 MP at nine qualities, 1.4 MP at seven) are
-analysed whole. Larger ones are never rescaled (that would destroy the 8x8 grid ELA
-reads): a stratified sample of 128x128 tiles, evenly spaced in raster order, with
-origins on multiples of 16 so the 8x8 luma grid and the 16x16 chroma MCUs line up, is
-assembled into one mosaic per quality (plus a mosaic of the same tiles shifted by 4).
-Re-encoding a tile in the mosaic gives exactly the pixels that re-encoding the whole
-image gives, except a 1-pixel ring at the tile border where the decoder's chroma
-upsampling reads the neighbouring tile (checked in tests/test_ela.py); that ring is left
-out of the block means. A 12 MP photo last saved at q90 is thus analysed on 12% of its
-area (87 tiles, seven qualities) in about 0.16 s on one core (0.18-0.22 s at nine
-qualities for q95 or PNG); the heatmap's unsampled blocks are interpolated (normalised
-box average of sampled blocks over about one sampling period).
+Cost: each quality costs two greyscale round trips (OpenCV's libjpeg, bit-identical to
+Pillow's saving mode "L"), the probe 18 small ones. Images with pixels x qualities up to
+``PIXEL_QUALITY_BUDGET`` (1.8 MP: 0.6 MP at three qualities) are analysed whole. Larger
+ones are never rescaled (that would destroy the 8x8 grid ELA reads): a stratified sample
+of 128x128 tiles, evenly spaced in raster order, with origins on multiples of 16 so the
+8x8 grid lines up, is assembled into one mosaic per quality (plus a mosaic of the same
+tiles shifted by 4). Without chroma, re-encoding a tile in the mosaic gives exactly the
+pixels that re-encoding the whole image gives, shifted copy included (checked in
+tests/test_ela.py), so every pixel of a tile counts. On one core (the Intel Xeon of
+bench/RESULTS.md, noisy photos saved at q90-95, min of 15 runs) ELA takes 20-23 ms for
+any photo of 1 MP or more, whatever its size: 36 tiles, i.e. 59% of a 1 MP photo, 11% of
+5.4 MP and 4.9% of 12 MP (ELA 1.1: 67-87 tiles, 12% of 12 MP, 120-210 ms). The
+heatmap's unsampled blocks are interpolated (normalised box average of sampled blocks
+over about one sampling period).
 
 Limits (honest): ELA needs the last save to be finer than the history it looks for, so
 a splice last saved at or just above the host's quality (within the 2x step rule) is
 invisible, and hosts saved above ~90 leave little to find. Flat or clipped donor
-regions carry no information. A donor pasted from a more heavily compressed JPEG is
-found less reliably than an uncompressed one. On large images the sample can miss a
-small pasted region. Uniformly double-compressed photos (q1 then a finer q2) are still
-the hardest clean case (~2-4% flagged in seeded tests). ELA says nothing about fully
-synthetic images saved once.
+regions carry no information, and a donor that differs from the host only in its colour
+planes' history is invisible to a luma-only ELA. Clipping is judged on luma, so a
+saturated colour whose luma is not clipped counts as informative. A donor pasted from a
+more heavily compressed JPEG is found less reliably than an uncompressed one. On large
+images the sample (5% of a 12 MP photo, against 9-12% in ELA 1.1) misses a small pasted
+region more often than before. The probe reads 3 tiles: where they are flat it finds
+nothing and the even spread is used. Uniformly double-compressed photos (q1 then a finer
+q2) are still the hardest clean case. ELA says nothing about fully synthetic images
+saved once.
 """
 
 from __future__ import annotations
@@ -82,7 +112,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import JpegImagePlugin
 
 from deeptrawl.detectors.base import Detector, DetectorResult, Evidence, Finding
 from deeptrawl.detectors.registry import register
@@ -95,27 +124,38 @@ CANDIDATE_QUALITIES = (50, 55, 60, 65, 70, 75, 80, 85, 90)
 #: A re-save quality is used only if its quantiser steps are at least this many times the
 #: file's own (measured on seeded data: ratios of 1.3-1.6 let more clean photos light up).
 MIN_STEP_RATIO = 2.0
-#: The calibration copy is shifted by this many pixels: half an 8x8 block, and even, so
-#: chroma subsampling pairs the same pixels.
+#: At most this many of the allowed qualities are used (each costs two greyscale round
+#: trips): the lowest, the highest and the probed one (``chosen_qualities``).
+MAX_QUALITIES = 3
+#: The calibration copy is shifted by this many pixels: half an 8x8 block.
 SHIFT = 4
-#: Blocks whose shifted re-save error is below this (summed over R, G, B, per pixel) are
-#: flat: too little changes for a ratio to mean anything.
-MIN_BLOCK_ERROR = 2.0
-#: Blocks with more than this share of pixels clipped at 0 or 255 are skipped.
+#: Blocks whose shifted re-save error is below this (luma levels per pixel) are flat: too
+#: little changes for a ratio to mean anything.
+MIN_BLOCK_ERROR = 0.4  # 0.8 left 13 of 150 tuning splices abstaining; 0.3 flagged more clean photos
+#: Blocks with more than this share of pixels with luma clipped at 0 or 255 are skipped.
 MAX_CLIPPED_SHARE = 0.03
-#: Robust z above which a smoothed block counts as anomalous (heatmap 0.5).
+#: Robust z above which a smoothed block counts as anomalous.
 Z_ANOMALOUS = 2.5
+#: In the heatmap, 0.5 means a mean z (of the detrended test and the plain ratio) of this.
+Z_HEAT = 2.0
 #: Weight of a region that changes *less* than the rest.
 LOW_SIDE_WEIGHT = 0.5
 #: Raw evidence at which the score crosses 0.5, and the logistic's width. Set on seeded
-#: data (deeptrawl/samples/corpus_ela.py and re-compressed, resized, noisy photos) so
-#: that photos with one uniform history stay below it.
-RAW_AT_HALF = 1.75
+#: data (deeptrawl/samples/corpus_ela.py seeds 1-3 and re-compressed, resized, noisy, grey
+#: photos; never the evaluation seed 1000) so that photos with one uniform history stay
+#: below it. On luma the clean photos' evidence reaches higher than on R+G+B (ELA 1.x: 1.75).
+RAW_AT_HALF = 2.3
 RAW_WIDTH = 0.35
-#: Cost cap: analysed pixels x re-save qualities. Within it the whole image is analysed,
-#: beyond it tiles are sampled; 10 MP keeps a 12 MP photo near 0.2 s on one core.
-PIXEL_QUALITY_BUDGET = 10_000_000
+#: Cost cap: analysed pixels x re-save qualities (each two greyscale round trips). Within
+#: it the whole image is analysed, beyond it tiles are sampled; 1.8 MP keeps any photo
+#: near 20-23 ms on one core, probe included.
+PIXEL_QUALITY_BUDGET = 1_800_000
 TILE = 128
+#: Pixels (in 128px tiles) re-saved at every allowed quality to find an earlier
+#: compression's quality (``probe_quality``).
+PROBE_PIXELS = 49_152
+#: Blocks (evenly spaced) whose pairwise slopes give the Theil-Sen texture line.
+THEIL_SEN_BLOCKS = 200
 #: Smaller images carry too few blocks for a meaningful comparison.
 MIN_SIDE = 64
 MIN_INFORMATIVE_BLOCKS = 30
@@ -157,6 +197,10 @@ def ijg_table(base: np.ndarray, quality: int) -> np.ndarray:
     return np.clip(np.floor((base * ijg_scale(quality) + 50.0) / 100.0), 1, 255)
 
 
+#: Quality -> (luma, chroma) IJG tables, for matching a file's tables exactly.
+_IJG_TABLES = {q: (ijg_table(IJG_LUMA, q), ijg_table(IJG_CHROMA, q)) for q in range(1, 101)}
+
+
 @dataclass(frozen=True)
 class QualityEstimate:
     quality: int  #: the IJG quality whose tables are closest
@@ -176,10 +220,8 @@ def estimate_quality(quantization: dict | None) -> QualityEstimate | None:
         return None
     luma = np.asarray(quantization[0], dtype=np.float64)
     chroma = np.asarray(quantization[1], dtype=np.float64) if len(quantization.get(1, ())) == 64 else None
-    for q in range(1, 101):
-        if np.array_equal(ijg_table(IJG_LUMA, q), luma) and (
-            chroma is None or np.array_equal(ijg_table(IJG_CHROMA, q), chroma)
-        ):
+    for q, (luma_q, chroma_q) in _IJG_TABLES.items():
+        if np.array_equal(luma_q, luma) and (chroma is None or np.array_equal(chroma_q, chroma)):
             return QualityEstimate(q, ijg_scale(q), True)
     scale = float(np.median(luma / IJG_LUMA) * 100.0)
     nearest = min(range(1, 101), key=lambda q: abs(math.log(max(ijg_scale(q), 0.5) / max(scale, 0.5))))
@@ -197,6 +239,20 @@ def resave_qualities(own: QualityEstimate | None) -> tuple[int, ...]:
 # --- what is analysed ---------------------------------------------------------------------
 
 
+def chosen_qualities(allowed: tuple[int, ...], ghost: int | None = None, most: int | None = None) -> tuple[int, ...]:
+    """At most ``MAX_QUALITIES`` of the allowed qualities, spread evenly over them (the
+    lowest and the highest always among them); ``ghost`` (``probe_quality``) takes the
+    place of the inner pick nearest to it."""
+    most = MAX_QUALITIES if most is None else most
+    if len(allowed) <= most:
+        return tuple(allowed)
+    picks = [allowed[i] for i in sorted({round(k * (len(allowed) - 1) / max(most - 1, 1)) for k in range(most)})]
+    if ghost in allowed and ghost not in picks and len(picks) > 2:
+        inner = min(picks[1:-1], key=lambda q: abs(q - ghost))
+        picks[picks.index(inner)] = ghost
+    return tuple(sorted(picks))
+
+
 @dataclass(frozen=True)
 class Plan:
     """The analysed part of an image: the whole of it, or grid-aligned tiles."""
@@ -211,10 +267,12 @@ class Plan:
         return len(self.origins) * self.tile[0] * self.tile[1]
 
 
-def plan(h: int, w: int, n_qualities: int) -> Plan:
-    """The whole image when the budget allows; otherwise evenly spaced 128px tiles."""
-    budget = PIXEL_QUALITY_BUDGET // max(n_qualities, 1)
-    # Tile origins on multiples of 16, with SHIFT pixels of margin for the shifted copy.
+def plan(h: int, w: int, n_qualities: int, budget: int | None = None) -> Plan:
+    """The whole image when the budget (``PIXEL_QUALITY_BUDGET``) allows; otherwise evenly
+    spaced 128px tiles."""
+    budget = (PIXEL_QUALITY_BUDGET if budget is None else budget) // max(n_qualities, 1)
+    # Tile origins on multiples of 16 (the block grid), with SHIFT pixels of margin for
+    # the shifted copy.
     cells = [(y, x) for y in range(BLOCK, h - TILE - SHIFT + 1, TILE) for x in range(BLOCK, w - TILE - SHIFT + 1, TILE)]
     if h * w <= budget or not cells:
         return Plan(((0, 0),), (h, w), True, 1)
@@ -225,124 +283,126 @@ def plan(h: int, w: int, n_qualities: int) -> Plan:
     return Plan(chosen, (TILE, TILE), False, max(1, round((TILE // BLOCK) / math.sqrt(fraction))))
 
 
-#: OpenCV sampling-factor codes for Pillow's subsampling 0 (4:4:4), 1 (4:2:2), 2 (4:2:0).
-_SAMPLING = {
-    0: cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
-    1: cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
-    2: cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
-}
+def resave_error(luma: np.ndarray, quality: int) -> np.ndarray:
+    """Per-pixel |difference| (uint8) after one greyscale JPEG round trip at ``quality``.
 
-
-def resave_error(bgr: np.ndarray, quality: int, subsampling: int = 2) -> np.ndarray:
-    """Per-pixel |difference| summed over channels (uint16) after one JPEG round trip.
-
-    OpenCV's libjpeg at the same quality and subsampling gives pixels bit-identical to
-    Pillow's (tests/test_ela.py) without Pillow's buffer copies; it takes BGR.
+    A 2-D array makes a one-component JPEG quantised with the luma table at ``quality``:
+    no colour conversion, no chroma. OpenCV's libjpeg gives pixels bit-identical to
+    Pillow's saving mode "L" (tests/test_ela.py) without Pillow's buffer copies.
     """
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _SAMPLING[subsampling]]
-    ok, encoded = cv2.imencode(".jpg", bgr, params)
-    if not ok:  # pragma: no cover - libjpeg does not refuse an 8-bit BGR array
+    ok, encoded = cv2.imencode(".jpg", luma, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:  # pragma: no cover - libjpeg does not refuse an 8-bit 2-D array
         raise RuntimeError("JPEG re-encode failed")
-    d0, d1, d2 = cv2.split(cv2.absdiff(bgr, cv2.imdecode(encoded, cv2.IMREAD_COLOR)))
-    return cv2.add(cv2.add(d0, d1, dtype=cv2.CV_16U), d2, dtype=cv2.CV_16U)
+    return cv2.absdiff(luma, cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE))
 
 
-def _block_means(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Mean over each 16x16 block (INTER_AREA at an integer factor is the exact mean)."""
-    crop = values[: rows * BLOCK, : cols * BLOCK].astype(np.float32)
-    return cv2.resize(crop, (cols, rows), interpolation=cv2.INTER_AREA)
+def _block_means(values: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Mean of a uint8 map over the 16x16 blocks starting at rows ``ys`` x columns ``xs``
+    (exact: block sums from the integral image, one pass over the pixels, no copies)."""
+    total = cv2.integral(values, sdepth=cv2.CV_32S)
+    y0, y1, x0, x1 = ys[:, None], ys[:, None] + BLOCK, xs[None, :], xs[None, :] + BLOCK
+    sums = total[y1, x1] - total[y0, x1] - total[y1, x0] + total[y0, x0]
+    return sums.astype(np.float32) * np.float32(1.0 / (BLOCK * BLOCK))
 
 
 class Sampler:
-    """The aligned and shifted pixels of a plan, and per-quality block errors from them.
+    """The aligned and shifted luma of a plan, and per-quality block errors from them.
 
     Block maps are on the *image's* 16x16 block grid (``h // 16`` x ``w // 16``);
     ``sampled`` marks the blocks that were analysed (all of them when whole).
     """
 
-    def __init__(self, rgb: np.ndarray, layout: Plan):
+    def __init__(self, luma: np.ndarray, layout: Plan):
         self.layout = layout
-        h, w = rgb.shape[:2]
+        h, w = luma.shape
         self.rows, self.cols = h // BLOCK, w // BLOCK
         self.sampled = np.ones((self.rows, self.cols), bool)
         if layout.whole:
-            self.aligned = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+            self.aligned = luma
             # The content moves SHIFT pixels down/right (edge-padded): the encoder's grid
             # then cuts it half a block away from where the file's grid did.
-            self.shifted = cv2.copyMakeBorder(self.aligned, SHIFT, SHIFT, SHIFT, SHIFT, cv2.BORDER_REPLICATE)
+            self.shifted = cv2.copyMakeBorder(luma, SHIFT, SHIFT, SHIFT, SHIFT, cv2.BORDER_REPLICATE)
+            # Block starts in the aligned and shifted pictures.
+            self._ya, self._xa = np.arange(self.rows) * BLOCK, np.arange(self.cols) * BLOCK
+            self._ys, self._xs = self._ya + SHIFT, self._xa + SHIFT
             return
-        self._build_mosaics(rgb)
+        self._build_mosaics(luma)
 
-    def _build_mosaics(self, rgb: np.ndarray) -> None:
+    def _build_mosaics(self, luma: np.ndarray) -> None:
         th, tw = self.layout.tile
         n = len(self.layout.origins)
         gc = math.ceil(math.sqrt(n))
         gr = math.ceil(n / gc)
         sh, sw = th + 2 * SHIFT, tw + 2 * SHIFT
-        aligned = np.zeros((gr * th, gc * tw, 3), np.uint8)
-        shifted = np.zeros((gr * sh, gc * sw, 3), np.uint8)
+        aligned = np.zeros((gr * th, gc * tw), np.uint8)
+        shifted = np.zeros((gr * sh, gc * sw), np.uint8)
         by, bx = th // BLOCK, tw // BLOCK
         mosaic_blocks = np.arange(gr * by * gc * bx).reshape(gr * by, gc * bx)
         image_blocks = np.arange(self.rows * self.cols).reshape(self.rows, self.cols)
         src, dst = [], []
         for k, (y, x) in enumerate(self.layout.origins):
             i, j = divmod(k, gc)
-            aligned[i * th : (i + 1) * th, j * tw : (j + 1) * tw] = rgb[y : y + th, x : x + tw]
-            # Shifted tiles are 8 pixels larger and start at multiples of 8 in their mosaic:
-            # the content sits 4 pixels off the luma grid and off the chroma grid, and
-            # chroma subsampling still pairs the same (even, odd) pixels.
-            source = rgb[y - SHIFT : y + th + SHIFT, x - SHIFT : x + tw + SHIFT]
+            aligned[i * th : (i + 1) * th, j * tw : (j + 1) * tw] = luma[y : y + th, x : x + tw]
+            # Shifted tiles are 2 * SHIFT pixels larger and start at multiples of 8 in
+            # their mosaic: the content sits SHIFT pixels off the grid, as in the shifted
+            # whole image.
+            source = luma[y - SHIFT : y + th + SHIFT, x - SHIFT : x + tw + SHIFT]
             shifted[i * sh : (i + 1) * sh, j * sw : (j + 1) * sw] = source
             src.append(mosaic_blocks[i * by : (i + 1) * by, j * bx : (j + 1) * bx].ravel())
             dst.append(image_blocks[y // BLOCK : y // BLOCK + by, x // BLOCK : x // BLOCK + bx].ravel())
         self.grid = (gr, gc)
-        self.aligned = cv2.cvtColor(aligned, cv2.COLOR_RGB2BGR)
-        self.shifted = cv2.cvtColor(shifted, cv2.COLOR_RGB2BGR)
+        self.aligned, self.shifted = aligned, shifted
+        # Block starts in the mosaics, in the same order: the shifted mosaic's blocks sit
+        # SHIFT pixels into each (larger) tile.
+        self._ya, self._xa = np.arange(gr * by) * BLOCK, np.arange(gc * bx) * BLOCK
+        self._ys = (np.arange(gr)[:, None] * sh + SHIFT + np.arange(by)[None, :] * BLOCK).ravel()
+        self._xs = (np.arange(gc)[:, None] * sw + SHIFT + np.arange(bx)[None, :] * BLOCK).ravel()
         self._src, self._dst = np.concatenate(src), np.concatenate(dst)
         self.sampled = np.zeros((self.rows, self.cols), bool)
         self.sampled.flat[self._dst] = True
-        # The 1-pixel ring at each tile border differs from a whole-image re-save (the
-        # decoder upsamples chroma from the neighbouring tile): it is zeroed, and blocks
-        # that lose pixels are rescaled so they stay means of the pixels kept.
-        kept = self._to_image(self._drop_ring(np.ones(aligned.shape[:2], np.float32)))
-        self._ring_scale = np.where(self.sampled, 1.0 / np.maximum(kept, 1e-6), 0.0).astype(np.float32)
 
-    def _drop_ring(self, values: np.ndarray) -> np.ndarray:
-        th, tw = self.layout.tile
-        values[::th] = 0
-        values[th - 1 :: th] = 0
-        values[:, ::tw] = 0
-        values[:, tw - 1 :: tw] = 0
-        return values
-
-    def _to_image(self, values: np.ndarray) -> np.ndarray:
-        """Block means of a per-pixel (aligned-)mosaic map, on the image block grid."""
+    def _to_image(self, values: np.ndarray, shifted: bool = False) -> np.ndarray:
+        """Block means of a per-pixel map of the aligned (or shifted) picture, on the
+        image's block grid."""
+        means = _block_means(values, *((self._ys, self._xs) if shifted else (self._ya, self._xa)))
         if self.layout.whole:
-            return _block_means(values, self.rows, self.cols)
-        mosaic = _block_means(values, values.shape[0] // BLOCK, values.shape[1] // BLOCK)
+            return means
         image = np.zeros((self.rows, self.cols), np.float32)
-        image.flat[self._dst] = mosaic.flat[self._src]
+        image.flat[self._dst] = means.flat[self._src]
         return image
 
     def clipped_share(self) -> np.ndarray:
-        """Share of each block's pixels with a channel at 0 or 255."""
-        b, g, r = cv2.split(self.aligned)
-        clipped = (cv2.min(cv2.min(b, g), r) == 0) | (cv2.max(cv2.max(b, g), r) == 255)
-        return self._to_image(clipped.astype(np.uint8))
+        """Share of each block's pixels at luma 0 or 255."""
+        clipped = (self.aligned == 0) | (self.aligned == 255)
+        return self._to_image(clipped.view(np.uint8))
 
-    def block_errors(self, quality: int, subsampling: int) -> tuple[np.ndarray, np.ndarray]:
+    def block_errors(self, quality: int) -> tuple[np.ndarray, np.ndarray]:
         """(aligned, shifted) mean block errors at ``quality`` (0 where unsampled)."""
-        err_a = resave_error(self.aligned, quality, subsampling)
-        err_s = resave_error(self.shifted, quality, subsampling)
-        th, tw = self.layout.tile
-        if self.layout.whole:
-            return self._to_image(err_a), self._to_image(err_s[SHIFT : SHIFT + th, SHIFT : SHIFT + tw])
-        gr, gc = self.grid
-        sh, sw = th + 2 * SHIFT, tw + 2 * SHIFT
-        err_s = err_s.reshape(gr, sh, gc, sw)[:, SHIFT : SHIFT + th, :, SHIFT : SHIFT + tw].reshape(gr * th, gc * tw)
-        a = self._to_image(self._drop_ring(err_a)) * self._ring_scale
-        s = self._to_image(self._drop_ring(err_s)) * self._ring_scale
-        return a, s
+        err_a = resave_error(self.aligned, quality)
+        err_s = resave_error(self.shifted, quality)
+        return self._to_image(err_a), self._to_image(err_s, shifted=True)
+
+
+def probe_quality(luma: np.ndarray, allowed: tuple[int, ...]) -> int | None:
+    """The allowed quality at which the image's blocks lose least on their own grid,
+    relative to the shifted copy: where an earlier compression's quantiser is (nearly)
+    reproduced (the "JPEG ghost"), on a few evenly spaced tiles (``PROBE_PIXELS``).
+
+    ``None`` when no choice is needed (``MAX_QUALITIES`` or fewer allowed) or the probe
+    has too few informative blocks.
+    """
+    if len(allowed) <= MAX_QUALITIES:
+        return None
+    h, w = luma.shape
+    sampler = Sampler(luma, plan(h, w, 1, PROBE_PIXELS))
+    errors = {q: sampler.block_errors(q) for q in allowed}
+    usable = sampler.sampled & (sampler.clipped_share() <= MAX_CLIPPED_SHARE)
+    for _, shifted in errors.values():
+        usable &= shifted > MIN_BLOCK_ERROR
+    if usable.sum() < 10:
+        return None
+    typical = {q: float(np.median(np.log((a[usable] + 1.0) / (s[usable] + 1.0)))) for q, (a, s) in errors.items()}
+    return min(typical, key=typical.get)
 
 
 # --- statistics ---------------------------------------------------------------------------
@@ -358,12 +418,12 @@ def _robust_z(values: np.ndarray, mask: np.ndarray, floor: float) -> np.ndarray:
 def _detrend(ratio: np.ndarray, texture: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``ratio`` minus a Theil-Sen line of it against ``texture`` over ``mask``.
 
-    Theil-Sen (median of pairwise slopes, on up to 400 evenly spaced blocks) because a
-    pasted region whose texture differs from the host's is a cluster of leverage points
-    that would tilt a least-squares line towards itself and hide.
+    Theil-Sen (median of pairwise slopes, on up to ``THEIL_SEN_BLOCKS`` evenly spaced
+    blocks) because a pasted region whose texture differs from the host's is a cluster of
+    leverage points that would tilt a least-squares line towards itself and hide.
     """
     x, y = texture[mask], ratio[mask]
-    pick = np.linspace(0, x.size - 1, min(x.size, 400)).astype(int)
+    pick = np.linspace(0, x.size - 1, min(x.size, THEIL_SEN_BLOCKS)).astype(int)
     dx = x[pick][:, None] - x[pick][None, :]
     dy = y[pick][:, None] - y[pick][None, :]
     usable = dx > 1e-3  # each pair once, and not two blocks of the same texture
@@ -424,20 +484,24 @@ def strongest_region(z: np.ndarray, analysed: int) -> Region:
 @register
 class ElaDetector(Detector):
     name = "ela"
-    version = "1.1.0"
+    version = "2.0.0"
     media_kinds = frozenset({MediaKind.IMAGE})
+    pixels = "luma"
 
     def analyze_one(self, item: MediaItem) -> DetectorResult:
-        rgb = item.rgb
-        h, w = rgb.shape[:2]
+        luma = item.luma
+        h, w = luma.shape
         if min(h, w) < MIN_SIDE:
             return DetectorResult.abstain(f"image {w}x{h} is smaller than {MIN_SIDE}px: too few blocks for ELA")
-        own, subsampling = _own_compression(item)
+        own = _own_quality(item)
         details: dict = {
             "estimated_quality": own.quality if own else None,
             "standard_tables": own.standard if own else None,
         }
-        qualities = resave_qualities(own)
+        allowed = resave_qualities(own)
+        luma = np.ascontiguousarray(luma)
+        ghost = probe_quality(luma, allowed)
+        qualities = chosen_qualities(allowed, ghost)
         if not qualities:
             details["reason"] = (
                 f"last saved at JPEG quality ~{own.quality}: no re-save quality is at least "
@@ -446,8 +510,8 @@ class ElaDetector(Detector):
             return DetectorResult(score=None, details=details)
 
         layout = plan(h, w, len(qualities))
-        sampler = Sampler(np.ascontiguousarray(rgb), layout)
-        errors = {q: sampler.block_errors(q, subsampling) for q in qualities}
+        sampler = Sampler(luma, layout)
+        errors = {q: sampler.block_errors(q) for q in qualities}
         # Flat blocks carry no information at any quality, nor do blocks with clipped
         # pixels; one set for all qualities.
         informative = sampler.sampled & (sampler.clipped_share() <= MAX_CLIPPED_SHARE)
@@ -456,6 +520,8 @@ class ElaDetector(Detector):
         analysed = int(sampler.sampled.sum())
         details.update(
             qualities=list(qualities),
+            allowed_qualities=list(allowed),
+            probed_quality=ghost,
             mode="whole image" if layout.whole else f"{len(layout.origins)} tiles of {TILE}px",
             analysed_share=round(min(1.0, layout.analysed_pixels / (h * w)), 4),
             informative_share=round(float(informative.sum()) / max(analysed, 1), 4),
@@ -467,18 +533,21 @@ class ElaDetector(Detector):
             )
             return DetectorResult(score=None, details=details)
 
-        regions = {}
+        regions, tests = {}, {}
         for q, (aligned, shifted) in errors.items():
             ratio = np.log((aligned + 1.0) / (shifted + 1.0))
-            test = standardised(_detrend(ratio, np.log(shifted + 1.0), informative), informative)
-            regions[q] = strongest_region(test, analysed)
+            tests[q] = standardised(_detrend(ratio, np.log(shifted + 1.0), informative), informative)
+            regions[q] = strongest_region(tests[q], analysed)
         q_best = max(regions, key=lambda q: regions[q].raw)
         best = regions[q_best]
         score = float(1.0 / (1.0 + math.exp(-(best.raw - RAW_AT_HALF) / RAW_WIDTH)))
 
+        # The map: the mean of the detrended test and the plain standardised ratio (see the
+        # module docstring), on the side of the evidence; 0.5 at Z_HEAT.
         aligned, shifted = errors[q_best]
         plain = standardised(np.log((aligned + 1.0) / (shifted + 1.0)), informative)
-        heat_blocks = np.clip((plain if best.side == "higher" else -plain) / (2 * Z_ANOMALOUS), 0.0, 1.0)
+        z = 0.5 * (tests[q_best] + plain)
+        heat_blocks = np.clip((z if best.side == "higher" else -z) / (2 * Z_HEAT), 0.0, 1.0)
         heat = _heatmap(heat_blocks, informative, sampler.sampled, layout)
         details.update(
             raw_evidence=round(best.raw, 3),
@@ -501,12 +570,11 @@ class ElaDetector(Detector):
         )
 
 
-def _own_compression(item: MediaItem) -> tuple[QualityEstimate | None, int]:
-    """(estimated last JPEG quality or None, Pillow subsampling code to re-save with)."""
+def _own_quality(item: MediaItem) -> QualityEstimate | None:
+    """The estimated last JPEG quality, or None (not a JPEG)."""
     if item.media_type.format != "jpeg" or item.image is None:
-        return None, 2  # 4:2:0, the common default
-    sampling = JpegImagePlugin.get_sampling(item.image)
-    return estimate_quality(getattr(item.image, "quantization", None)), sampling if sampling in (0, 1, 2) else 2
+        return None
+    return estimate_quality(getattr(item.image, "quantization", None))
 
 
 def _findings(score: float, best: Region, quality: int) -> tuple[Finding, ...]:
