@@ -8,6 +8,8 @@ can be computed on a large sample. Abstentions are random unless a test says oth
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, replace
 from typing import Mapping
 
@@ -270,8 +272,9 @@ def test_nothing_the_model_knows_spoke_is_inconclusive(model: FusionModel):
 
 def test_analyzer_uses_the_installed_model_else_the_rule(model: FusionModel, tmp_path, monkeypatch):
     assert fusion.load(tmp_path) is None
-    weights.save(fusion.MODEL_FILE, model.to_json().encode(), tmp_path)
-    assert fusion.load(tmp_path) == model
+    digest = weights.save(fusion.MODEL_FILE, model.to_json().encode(), tmp_path)
+    # The installed model's version names its file: a refit is a new detector set.
+    assert fusion.load(tmp_path) == dataclasses.replace(model, version=f"stack-v1+{digest[:8]}")
     monkeypatch.setattr(fusion, "load_default", lambda: None)
     assert isinstance(fusion.default_fuser(NAMES), VerdictRule)
     monkeypatch.setattr(fusion, "load_default", lambda: model)

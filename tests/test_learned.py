@@ -84,6 +84,25 @@ def test_training_writes_checksummed_weights_and_metrics(trained):
 
 
 @pytest.mark.slow
+def test_refitting_the_fusion_alone_uses_the_installed_learned_models(corpus, trained, tmp_path):
+    """`deeptrawl train --models fusion` (after a forensic detector changed, say) scores the
+    calib split with the learned models already in the weights folder, so the refitted
+    fusion weighs every detector as the full fit did."""
+    import shutil
+
+    out, _ = trained
+    shutil.copytree(out, tmp_path, dirs_exist_ok=True)
+    train(TrainSettings(corpus=corpus, out=tmp_path, epochs=2, seed=0), only=["fusion"])
+    full, refit = fusion.load(out), fusion.load(tmp_path)
+    assert refit.feature_names == full.feature_names
+    # Same data and seed; the learned scores now come from the float16 files, not the
+    # float32 networks in memory, so the weights agree closely rather than exactly.
+    assert np.allclose(refit.weights, full.weights, atol=0.05)
+    learned = [i for i, n in enumerate(full.feature_names) if n in ("cnn", "frequency")]
+    assert all(abs(np.asarray(refit.weights).reshape(-1, 2)[i, 0]) > 0 for i in learned)
+
+
+@pytest.mark.slow
 def test_a_tampered_weights_file_is_refused(trained, tmp_path):
     out, _ = trained
     for name in ("frequency.pt", weights.SUMS):

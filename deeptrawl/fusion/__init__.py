@@ -12,6 +12,7 @@ The installed model is the JSON document ``fusion.json`` among the trained weigh
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -26,10 +27,15 @@ MODEL_FILE = "fusion.json"
 
 
 def load(directory: Path) -> FusionModel | None:
-    """The fusion model recorded in ``directory``'s ``SHA256SUMS``, or ``None``."""
+    """The fusion model recorded in ``directory``'s ``SHA256SUMS``, or ``None``.
+
+    Its version carries the file's digest (``stack-v1+5ebe939b``), as the learned
+    detectors' versions do: a refitted fusion changes verdicts, so rows scored by the old
+    one belong to another detector set and a rescan writes new ones."""
     if MODEL_FILE not in weights.recorded(directory):
         return None
-    return FusionModel.from_json(weights.read_checked(MODEL_FILE, directory).decode("utf-8"))
+    model = FusionModel.from_json(weights.read_checked(MODEL_FILE, directory).decode("utf-8"))
+    return dataclasses.replace(model, version=f"{model.version}+{weights.digest(MODEL_FILE, directory)[:8]}")
 
 
 @lru_cache(maxsize=1)

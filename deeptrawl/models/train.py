@@ -335,10 +335,19 @@ def fit_all(train: SplitCache, calib: SplitCache, settings: TrainSettings, progr
     if "fusion" in only:
         from deeptrawl.fusion import FusionModel
 
-        rows = _results(calib, learned_scores(nets, calib))
+        # Refitting the fusion alone (e.g. after a forensic detector changed) scores calib
+        # with the learned models already in ``settings.out``: the fusion sees every detector.
+        scorers = {name: nets.get(name) or _installed(name, settings.out) for name in LEARNED}
+        rows = _results(calib, learned_scores(scorers, calib))
         fitted.fusion = FusionModel.fit([r for r, k in zip(rows, keep_calib) if k], list(calib_labels[keep_calib].astype(bool)),
                                         seed=settings.seed, data=recipe)
     return fitted
+
+
+def _installed(name: str, directory: Path) -> nn.Module:
+    from deeptrawl import models
+
+    return models.load_frequency(directory) if name == "frequency" else models.load_spatial(name, directory)
 
 
 def _fused(fitted: Fitted, cache: SplitCache) -> np.ndarray:
