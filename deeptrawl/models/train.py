@@ -337,7 +337,7 @@ def fit_all(train: SplitCache, calib: SplitCache, settings: TrainSettings, progr
 
         # Refitting the fusion alone (e.g. after a forensic detector changed) scores calib
         # with the learned models already in ``settings.out``: the fusion sees every detector.
-        scorers = {name: nets.get(name) or _installed(name, settings.out) for name in LEARNED}
+        scorers = {name: nets[name] if name in nets else _installed(name, settings.out) for name in LEARNED}
         rows = _results(calib, learned_scores(scorers, calib))
         fitted.fusion = FusionModel.fit([r for r, k in zip(rows, keep_calib) if k], list(calib_labels[keep_calib].astype(bool)),
                                         seed=settings.seed, data=recipe)
