@@ -7,7 +7,6 @@ from Python (tests, ``jobs/`` entry points) with the same settings object.
 from __future__ import annotations
 
 import dataclasses
-import io
 import threading
 import time
 import uuid
@@ -120,12 +119,10 @@ def run_scan(
 
 def _inventory_size(settings: ScanSettings) -> int:
     """Records in the source's completed manifests, from the shards' Parquet footers."""
-    import pyarrow.parquet as pq
-
-    from pipelines.manifest import completed_shards
+    from pipelines.manifest import completed_shards, shard_rows
 
     out = open_store(settings.out, settings.s3, create=True)
-    return sum(pq.read_metadata(io.BytesIO(out.read(key))).num_rows for key in completed_shards(out, settings.source))
+    return sum(shard_rows(out, key) for key in completed_shards(out, settings.source))
 
 
 class ProgressPoller:

@@ -129,6 +129,11 @@ def read_shard(out: ObjectStore, key: str, columns: list[str] | None = None) -> 
     return pq.read_table(io.BytesIO(out.read(key)), columns=columns)
 
 
+def shard_rows(out: ObjectStore, key: str) -> int:
+    """Records in one shard, from its Parquet footer (no column is read)."""
+    return pq.read_metadata(io.BytesIO(out.read(key))).num_rows
+
+
 def newest_manifests(out: ObjectStore, manifests: list[list[str]]) -> NewestIndex | None:
     """Which manifest (index into ``manifests``) holds each object's newest record; None
     when there is only one manifest, so every record is the newest."""
@@ -314,7 +319,7 @@ def build(job: ManifestJob, pipeline_args: list[str] | None = None) -> dict[str,
                 if info.key.startswith(f"{job.prefix}/{LISTING_DIR}/"):
                     out.delete(info.key)
                 elif info.key.endswith(".parquet"):
-                    written += pq.read_metadata(io.BytesIO(out.read(info.key))).num_rows
+                    written += shard_rows(out, info.key)
             out.write(
                 f"{job.prefix}/{SUCCESS}",
                 json.dumps({"source": job.source, "objects": written, "manifest_id": job.manifest_id}).encode(),

@@ -78,7 +78,7 @@ class ReadShard(beam.DoFn):
     def setup(self) -> None:
         s = self.job.settings
         self.out = open_store(s.out, s.s3, create=True)
-        self.done = IcebergSink(s.warehouse).existing_keys(self.job.detector_set_version)
+        self.done = IcebergSink(s.warehouse).existing_keys()
         self.newest = newest_manifests(self.out, self.manifests)
 
     def process(self, shard: tuple[int, str]) -> Iterator[dict[str, Any]]:

@@ -10,8 +10,9 @@ import pyarrow as pa
 
 class ResultsSink(abc.ABC):
     @abc.abstractmethod
-    def existing_keys(self, detector_set_version: str | None = None) -> Container[str]:
-        """Row keys already committed (for one detector set, or all)."""
+    def existing_keys(self) -> Container[str]:
+        """Row keys already committed. A row key embeds its detector set, so one
+        container answers for every set."""
 
     @abc.abstractmethod
     def append(self, rows: list[dict[str, Any]]) -> int:
@@ -28,12 +29,8 @@ class MemorySink(ResultsSink):
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
 
-    def existing_keys(self, detector_set_version: str | None = None) -> set[str]:
-        return {
-            r["row_key"]
-            for r in self.rows
-            if detector_set_version is None or r["detector_set_version"] == detector_set_version
-        }
+    def existing_keys(self) -> set[str]:
+        return {r["row_key"] for r in self.rows}
 
     def append(self, rows: list[dict[str, Any]]) -> int:
         done = self.existing_keys()

@@ -127,9 +127,7 @@ class IcebergSink(ResultsSink):
 
     # -- ResultsSink -----------------------------------------------------------------
 
-    def existing_keys(self, detector_set_version: str | None = None) -> DigestSet:
-        """Every committed row key. A row key embeds its detector set, so the keys of all
-        sets answer "is this key committed" for any one set."""
+    def existing_keys(self) -> DigestSet:
         table = self.table()
         table.refresh()
         return self._committed_keys(table)
