@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SAMPLE := sample-archive
 OUT    := deeptrawl-out
 
-.PHONY: setup scan test test-fast bench clean
+.PHONY: setup scan test test-fast bench corpus-photos clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/scan_throughput.py
+
+# Debian's wallpaper photographs: 25 more real scenes for `deeptrawl corpus build --wallpapers`
+# (deeptrawl/corpus/sources.py). Training data only; nothing at scan or test time needs them.
+corpus-photos:
+	apt-get install -y --no-install-recommends lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds
 
 clean:
 	rm -rf $(OUT) $(SAMPLE)

@@ -118,6 +118,31 @@ def test_faces_in_every_split():
         assert len({s.split for s in sources.catalog() if s.group == group}) == 1
 
 
+def test_wallpaper_photos_only_on_request_and_all_or_none(tmp_path, monkeypatch):
+    # Stand-ins for Debian's wallpaper files (the packages need not be installed here).
+    monkeypatch.setattr(sources, "BACKGROUNDS", tmp_path)
+    sources.catalog.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="make corpus-photos"):
+            sources.catalog(wallpapers=True)
+        big = cv2.resize(rgb_photo("chelsea"), (1600, 1200), interpolation=cv2.INTER_AREA)
+        for file in sources._WALLPAPERS:
+            (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(big).save(tmp_path / file, quality=92)
+        sources.catalog.cache_clear()
+        added = set(sources.catalog(wallpapers=True)) - set(sources.catalog())
+        assert len(added) == len({s.group for s in added}) == 25
+        assert {s.split for s in added} == set(SPLITS) and not any(s.has_face for s in added)
+        dune = next(s for s in added if s.id == "dune")
+        assert (dune.group, dune.split, dune.package) == ("dune", "calib", "mate-backgrounds")
+        rgb = sources.pixels(dune)
+        assert rgb.shape == (sources.WALLPAPER_SIDE * 1200 // 1600, sources.WALLPAPER_SIDE, 3)
+        assert not rgb.flags.writeable
+    finally:
+        sources.catalog.cache_clear()
+        sources._wallpaper.cache_clear()
+
+
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, cheap):
     first, rows = cheap
     again = tmp_path / "again"

@@ -123,7 +123,8 @@ class _Made:
 
 
 def build(out_dir: Path, *, per_kind: int = DEFAULT_PER_KIND, seed: int = 0, kinds: tuple[str, ...] = KINDS,
-          force: bool = False, progress: Callable[[int, int], None] | None = None) -> BuildSummary:  # fmt: skip
+          wallpapers: bool = False, force: bool = False,
+          progress: Callable[[int, int], None] | None = None) -> BuildSummary:  # fmt: skip
     """Write a corpus into ``out_dir`` (see the module docstring) and return its counts.
 
     ``out_dir`` must be missing, empty or a previous corpus (which is replaced); any
@@ -135,15 +136,16 @@ def build(out_dir: Path, *, per_kind: int = DEFAULT_PER_KIND, seed: int = 0, kin
     kinds = _check_kinds(kinds)
     if per_kind < 1:
         raise ConfigError(f"per_kind must be at least 1, got {per_kind}")
+    catalog = sources.catalog(wallpapers)  # fails before anything is written
     out_dir = Path(out_dir)
     _prepare(out_dir, force)
     items = plan(kinds, per_kind)
     recipe = {"format": FORMAT, "deeptrawl_version": __version__, "seed": seed, "per_kind": per_kind,
-              "kinds": list(kinds), "has_face": "mtcnn" if _detector() else "source hint"}  # fmt: skip
+              "kinds": list(kinds), "wallpapers": wallpapers, "has_face": "mtcnn" if _detector() else "source hint"}  # fmt: skip
     _write_json(out_dir / "corpus.json", {**recipe, "complete": False})
     rows, skipped = [], dict.fromkeys(kinds, 0)
     for done, item in enumerate(items, 1):
-        row = _build_item(out_dir, item, seed)
+        row = _build_item(out_dir, item, seed, catalog)
         if row is None:
             skipped[item.kind] += 1
         else:
@@ -201,19 +203,19 @@ def _is_corpus(folder: Path) -> bool:
         return False
 
 
-def _build_item(out_dir: Path, item: _Item, seed: int) -> dict | None:
+def _build_item(out_dir: Path, item: _Item, seed: int, catalog: tuple[sources.Source, ...]) -> dict | None:
     kind_index = KINDS.index(item.kind)
     for attempt in range(ATTEMPTS):
         key = [seed, kind_index, item.index] + ([attempt] if attempt else [])
         rng = np.random.default_rng(key)
-        made = _make(item, rng, retry=attempt > 0)
+        made = _make(item, rng, catalog, retry=attempt > 0)
         if made is not None:
             return _write(out_dir, item, made, rng)
     return None
 
 
-def _eligible(split: str, kind: str) -> list[sources.Source]:
-    return [s for s in sources.catalog() if s.split == split and (s.has_face or kind not in FACE_KINDS)]
+def _eligible(catalog: tuple[sources.Source, ...], split: str, kind: str) -> list[sources.Source]:
+    return [s for s in catalog if s.split == split and (s.has_face or kind not in FACE_KINDS)]
 
 
 def _pick(pool: list[sources.Source], rng: np.random.Generator, position: int | None) -> sources.Source:
@@ -233,8 +235,8 @@ def _working(source: sources.Source, rng: np.random.Generator) -> np.ndarray:
     return rgb[y : y + ch, x : x + cw]
 
 
-def _make(item: _Item, rng: np.random.Generator, retry: bool) -> _Made | None:
-    pool = _eligible(item.split, item.pool_kind)
+def _make(item: _Item, rng: np.random.Generator, catalog: tuple[sources.Source, ...], retry: bool) -> _Made | None:
+    pool = _eligible(catalog, item.split, item.pool_kind)
     source = _pick(pool, rng, None if retry else item.position + KINDS.index(item.kind))
     rgb = _working(source, rng)
     if item.kind == "real":

@@ -37,12 +37,14 @@ def corpus() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
 @click.option("--kinds", "kinds", default=None, callback=_kinds,
               help=f"Comma-separated kinds to build, of: {', '.join(KINDS)} [default: all].")
+@click.option("--wallpapers", is_flag=True,
+              help="Add 25 real scenes from Debian's wallpaper photographs (install them first: make corpus-photos).")
 @click.option("--force", is_flag=True, help="Write into a non-empty folder that is not a previous corpus.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar (on stderr).")
 @handle_errors
-def build(directory: Path, per_kind: int, seed: int, kinds: tuple[str, ...], force: bool, as_json: bool,
-          progress: bool) -> None:  # fmt: skip
+def build(directory: Path, per_kind: int, seed: int, kinds: tuple[str, ...], wallpapers: bool, force: bool,
+          as_json: bool, progress: bool) -> None:  # fmt: skip
     """Build a labelled corpus in DIRECTORY from real media shipped in installed packages.
 
     Real photos and video frames, and fakes made from them (face swaps, self-blended
@@ -62,10 +64,11 @@ def build(directory: Path, per_kind: int, seed: int, kinds: tuple[str, ...], for
                        console=Console(stderr=True, highlight=False))  # fmt: skip
         with bar:
             task = bar.add_task("building corpus", total=None)
-            summary = run_build(directory, per_kind=per_kind, seed=seed, kinds=kinds, force=force,
+            summary = run_build(directory, per_kind=per_kind, seed=seed, kinds=kinds, wallpapers=wallpapers,
+                                force=force,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))  # fmt: skip
     else:
-        summary = run_build(directory, per_kind=per_kind, seed=seed, kinds=kinds, force=force)
+        summary = run_build(directory, per_kind=per_kind, seed=seed, kinds=kinds, wallpapers=wallpapers, force=force)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
         return

