@@ -124,7 +124,8 @@ def test_wallpaper_photos_only_on_request_and_all_or_none(tmp_path, monkeypatch)
     sources.catalog.cache_clear()
     try:
         with pytest.raises(ConfigError, match="make corpus-photos"):
-            sources.catalog(wallpapers=True)
+            build(tmp_path / "corpus", per_kind=1, kinds=("real",), wallpapers=True)
+        assert not (tmp_path / "corpus").exists()  # refused before writing anything
         big = cv2.resize(rgb_photo("chelsea"), (1600, 1200), interpolation=cv2.INTER_AREA)
         for file in sources._WALLPAPERS:
             (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)

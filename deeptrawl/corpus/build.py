@@ -141,7 +141,8 @@ def build(out_dir: Path, *, per_kind: int = DEFAULT_PER_KIND, seed: int = 0, kin
     _prepare(out_dir, force)
     items = plan(kinds, per_kind)
     recipe = {"format": FORMAT, "deeptrawl_version": __version__, "seed": seed, "per_kind": per_kind,
-              "kinds": list(kinds), "wallpapers": wallpapers, "has_face": "mtcnn" if _detector() else "source hint"}  # fmt: skip
+              "kinds": list(kinds), "wallpapers": wallpapers,
+              "has_face": "mtcnn" if _detector() else "source hint"}  # fmt: skip
     _write_json(out_dir / "corpus.json", {**recipe, "complete": False})
     rows, skipped = [], dict.fromkeys(kinds, 0)
     for done, item in enumerate(items, 1):

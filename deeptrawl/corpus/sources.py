@@ -40,9 +40,10 @@ Left out, on purpose:
 * scikit-learn's ``china.jpg`` and ``flower.jpg``: scikit-learn is not a dependency.
 
 ``wallpapers=True`` (``deeptrawl corpus build --wallpapers``, after ``make corpus-photos``)
-adds 25 more scenes from Debian's wallpaper packages: the photographs, not the renders, of ``lomiri-wallpapers-16.04`` and
-``-20.04`` (Ubuntu's 2018 community wallpaper photos: CC-BY-4.0, CC-BY-SA-4.0, CC0) and
-``mate-backgrounds`` (its ``nature`` set: GPL-2+), read from ``/usr/share/backgrounds``.
+adds 25 more scenes from Debian's wallpaper packages, read from ``/usr/share/backgrounds``:
+the photographs, not the renders, of ``lomiri-wallpapers-16.04`` and ``-20.04`` (Ubuntu's
+2018 community wallpaper photos: CC-BY-4.0, CC-BY-SA-4.0, CC0) and ``mate-backgrounds``
+(its ``nature`` set: GPL-2+).
 Sixteen scenes taught every model the scenes rather than the manipulations (the model
 card's diagnosis); these are landscapes, plants, animals and rooms, none with a face. They
 are 1.3-6 MP camera photos, so each is first reduced with an area filter to
