@@ -70,7 +70,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, spec in SPECS.items():
-            net = models.load_frequency() if name == "frequency" else models.load_spatial(name)
+            net = models.load(name)
             served = LogitColumn(net).eval()
             onnx_path = export_onnx(served, example_input(spec.input, 2), Path(tmp) / f"{name}.onnx", spec.input.name, spec.output.name)
             onnx = load_exported(onnx_path)

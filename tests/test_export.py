@@ -270,7 +270,7 @@ def test_failed_export_leaves_the_folder_as_it_was(tmp_path, frequency_net):
 
 
 def test_cli_export_json_gpu_both_formats(tmp_path, monkeypatch, frequency_net):
-    monkeypatch.setattr(deeptrawl.models, "load_frequency", lambda: frequency_net)
+    monkeypatch.setattr(deeptrawl.models, "load_frequency", lambda directory: frequency_net)
     monkeypatch.setattr(weights, "digest", lambda name: DIGESTS["frequency"])
     target = tmp_path / "repo"
     args = ["models", "export", "--triton-repo", str(target), "--models", "frequency", "--format", "both",
@@ -287,7 +287,7 @@ def test_cli_export_json_gpu_both_formats(tmp_path, monkeypatch, frequency_net):
 def test_cli_missing_weights_is_one_line_exit_2(tmp_path, monkeypatch):
     message = "no trained weights 'frequency.pt' in weights/ (train them: deeptrawl train --help)"
 
-    def missing():
+    def missing(directory):
         raise weights.WeightsError(message)
 
     monkeypatch.setattr(deeptrawl.models, "load_frequency", missing)

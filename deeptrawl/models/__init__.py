@@ -1,7 +1,8 @@
 """Learned models: the spatial CNN (whole image and face crops) and the frequency model.
 
-``load_spatial(name)`` and ``load_frequency()`` return the trained networks in eval mode, built once
-per process, with their committed weights checked against ``weights/SHA256SUMS``.
+``load(name)`` (or ``load_spatial(name)``, ``load_frequency()``) returns a trained network
+in eval mode, built once per process, with its committed weights checked against
+``weights/SHA256SUMS``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ if TYPE_CHECKING:  # the networks import torch (~1 s, ~140 MiB): only when one i
 
 #: Model name -> weights file. The names are also the Triton model names.
 FILES = {"cnn": "cnn.pt", "face_cnn": "face_cnn.pt", "frequency": "frequency.pt"}
+
+
+def load(name: str, directory: Path = weights.WEIGHTS_DIR) -> "SpatialNet | FrequencyNet":
+    """The trained network ``name`` (a key of ``FILES``)."""
+    return load_frequency(directory) if name == "frequency" else load_spatial(name, directory)
 
 
 @lru_cache(maxsize=None)

@@ -35,7 +35,7 @@ def _load(name: str) -> tuple[nn.Module, str]:
     from deeptrawl.models import weights
 
     try:
-        net = trained.load_frequency() if name == "frequency" else trained.load_spatial(name)
+        net = trained.load(name)
         return net, weights.digest(trained.FILES[name])
     except weights.WeightsError as exc:
         raise ConfigError(str(exc)) from None

@@ -29,6 +29,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from deeptrawl import models
 from deeptrawl.detectors.base import DetectorResult
 from deeptrawl.detectors.learned.cnn import FACE_MARGIN, FACE_SEARCH_SIDE, MAX_PER_SIDE, MIN_FACE_SCORE
 from deeptrawl.metrics import roc_auc
@@ -337,17 +338,11 @@ def fit_all(train: SplitCache, calib: SplitCache, settings: TrainSettings, progr
 
         # Refitting the fusion alone (e.g. after a forensic detector changed) scores calib
         # with the learned models already in ``settings.out``: the fusion sees every detector.
-        scorers = {name: nets[name] if name in nets else _installed(name, settings.out) for name in LEARNED}
+        scorers = {name: nets[name] if name in nets else models.load(name, settings.out) for name in LEARNED}
         rows = _results(calib, learned_scores(scorers, calib))
         fitted.fusion = FusionModel.fit([r for r, k in zip(rows, keep_calib) if k], list(calib_labels[keep_calib].astype(bool)),
                                         seed=settings.seed, data=recipe)
     return fitted
-
-
-def _installed(name: str, directory: Path) -> nn.Module:
-    from deeptrawl import models
-
-    return models.load_frequency(directory) if name == "frequency" else models.load_spatial(name, directory)
 
 
 def _fused(fitted: Fitted, cache: SplitCache) -> np.ndarray:
