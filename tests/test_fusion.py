@@ -221,6 +221,20 @@ def test_fit_is_deterministic_for_a_seed(train: Sample, model: FusionModel):
     assert other.calibration != model.calibration  # other folds, other out-of-fold logits
 
 
+def test_folds_given_by_the_caller_replace_the_stratified_ones(train: Sample, model: FusionModel):
+    """`deeptrawl train` passes folds of whole source groups (no scene in two folds)."""
+    from deeptrawl.fusion.stacking import _stratified_folds
+
+    default = _stratified_folds(np.asarray(train.labels), 5, 0)
+    same = FusionModel.fit(train.rows, train.labels, feature_names=NAMES, fold_of=default, data="synthetic, seed 1")
+    assert same.to_json() == model.to_json()
+    three = FusionModel.fit(train.rows, train.labels, feature_names=NAMES, fold_of=np.arange(len(train.labels)) % 3)
+    assert three.training.folds == 3
+    for bad in ([0] * len(train.labels), np.arange(len(train.labels)) % 3 * 2, [0, 1]):
+        with pytest.raises(ValueError, match="fold"):
+            FusionModel.fit(train.rows, train.labels, feature_names=NAMES, fold_of=bad)
+
+
 def test_fit_needs_both_classes_in_every_fold(train: Sample):
     with pytest.raises(ValueError, match="each class"):
         FusionModel.fit(train.rows[:10], [True] * 10, feature_names=NAMES)

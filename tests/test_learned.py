@@ -14,10 +14,11 @@ from deeptrawl.config import Limits
 from deeptrawl.corpus.build import build
 from deeptrawl.detectors.learned.cnn import CnnDetector, FaceCnnDetector
 from deeptrawl.detectors.learned.frequency import FrequencyDetector
+from deeptrawl.errors import ConfigError
 from deeptrawl.media import load_item
 from deeptrawl.metrics import roc_auc
 from deeptrawl.models import tiles, weights
-from deeptrawl.models.train import TrainSettings, train
+from deeptrawl.models.train import TrainSettings, group_folds, train
 from deeptrawl.samples import media
 
 
@@ -74,7 +75,9 @@ def test_training_writes_checksummed_weights_and_metrics(trained):
     assert set(sums) == {"cnn.pt", "face_cnn.pt", "frequency.pt", "fusion.json"}
     for name in ("cnn", "face_cnn", "frequency"):
         assert report[name]["sha256"] == sums[f"{name}.pt"]
-        assert 0.0 <= report[name]["calib_auc"] <= 1.0 or np.isnan(report[name]["calib_auc"])
+        assert 0.0 <= report[name]["oof_auc"] <= 1.0 or np.isnan(report[name]["oof_auc"])
+        assert len(report[name]["oof_auc_history"]) == (40 if name == "frequency" else 2)
+    assert report["cnn"]["epochs"] in (1, 2) and 10 <= report["frequency"]["steps"] <= 400
     recorded = json.loads((out / "training.json").read_text())
     assert recorded["corpus"]["seed"] == 11
     model = fusion.load(out)
@@ -84,22 +87,27 @@ def test_training_writes_checksummed_weights_and_metrics(trained):
 
 
 @pytest.mark.slow
-def test_refitting_the_fusion_alone_uses_the_installed_learned_models(corpus, trained, tmp_path):
-    """`deeptrawl train --models fusion` (after a forensic detector changed, say) scores the
-    calib split with the learned models already in the weights folder, so the refitted
-    fusion weighs every detector as the full fit did."""
+def test_refitting_the_fusion_alone_reproduces_it_and_keeps_the_networks(corpus, trained, tmp_path):
+    """`deeptrawl train --models fusion` (after a forensic detector changed, say) cross-fits
+    the networks again for their out-of-fold scores, deterministically, and writes none of them."""
     import shutil
 
     out, _ = trained
     shutil.copytree(out, tmp_path, dirs_exist_ok=True)
     train(TrainSettings(corpus=corpus, out=tmp_path, epochs=2, seed=0), only=["fusion"])
-    full, refit = fusion.load(out), fusion.load(tmp_path)
-    assert refit.feature_names == full.feature_names
-    # Same data and seed; the learned scores now come from the float16 files, not the
-    # float32 networks in memory, so the weights agree closely rather than exactly.
-    assert np.allclose(refit.weights, full.weights, atol=0.05)
-    learned = [i for i, n in enumerate(full.feature_names) if n in ("cnn", "frequency")]
-    assert all(abs(np.asarray(refit.weights).reshape(-1, 2)[i, 0]) > 0 for i in learned)
+    assert weights.recorded(tmp_path) == weights.recorded(out)
+    assert fusion.load(tmp_path).to_json() == fusion.load(out).to_json()
+
+
+def test_group_folds_keep_each_source_group_whole_and_balance_the_folds():
+    groups = np.array(["a"] * 6 + ["b"] * 5 + ["c"] * 3 + ["d"] * 3 + ["e"] * 2 + ["f"])
+    fold = group_folds(groups, 3)
+    for g in set(groups):
+        assert len(set(fold[groups == g])) == 1
+    assert sorted(np.bincount(fold).tolist()) == [6, 7, 7]
+    assert np.array_equal(group_folds(groups[::-1], 3), fold[::-1])  # by group, not by row order
+    with pytest.raises(ConfigError, match="source groups"):
+        group_folds(groups, 7)
 
 
 @pytest.mark.slow

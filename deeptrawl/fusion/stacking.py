@@ -1,15 +1,17 @@
 """The stacking fusion model: detector results -> one calibrated probability.
 
-Training (``FusionModel.fit``) on a labelled calibration split, never on the data the
-detectors themselves were trained or tuned on:
+Training (``FusionModel.fit``) on labelled detector results for objects the detectors
+were not trained or tuned on (``deeptrawl train`` uses out-of-fold scores of its networks):
 
 1. Features per object (``features.py``): each detector's score as a logit plus an
    "abstained" indicator.
 2. A logistic regression over the standardised features with an L2 penalty on the
    weights (the intercept is not penalised), fitted by L-BFGS on the mean log-loss.
-3. K-fold cross-fitting (stratified, seeded): each fold's stacker is fitted on the
-   other folds and scores the held-out one, which gives an out-of-fold (OOF) logit
-   for every object that no model saw in training. The calibration map
+3. K-fold cross-fitting (stratified and seeded, or folds the caller gives: ``deeptrawl
+   train`` passes folds of whole source groups, so that no fold's stacker has seen the
+   held-out scenes): each fold's stacker is fitted on the other folds and scores the
+   held-out one, which gives an out-of-fold (OOF) logit for every object that no model
+   saw in training. The calibration map
    (``calibration.py``) is fitted on these OOF logits, because in-sample logits of
    any fitted model are over-confident about the very objects it was fitted on.
 4. Operating thresholds from the OOF calibrated probabilities: ``t_synthetic`` is the
@@ -112,6 +114,7 @@ class FusionModel:
         feature_names: Sequence[str] = V1_DETECTORS,
         calibration: CalibrationKind = "platt",
         folds: int = 5,
+        fold_of: Sequence[int] | None = None,
         seed: int = 0,
         l2: float = 1e-3,
         target_fpr: float = 0.01,
@@ -119,20 +122,28 @@ class FusionModel:
         data: str = "",
         version: str = "stack-v1",
     ) -> "FusionModel":
-        """Train on a labelled calibration split (``labels``: True = synthetic/manipulated).
+        """Train on labelled detector results (``labels``: True = synthetic/manipulated).
+        ``fold_of`` (fold index per row, ``0 .. k-1``) replaces the stratified ``folds``.
         Deterministic for a given ``seed``; see the module docstring for the steps."""
         x = featurize(rows, feature_names)
         y = np.asarray(labels, dtype=bool)
         if len(y) != len(x):
             raise ValueError(f"{len(x)} rows but {len(y)} labels")
         n_synthetic, n_real = int(y.sum()), int((~y).sum())
+        if fold_of is not None:
+            fold = np.asarray(fold_of, dtype=np.int64)
+            folds = int(fold.max()) + 1 if len(fold) == len(y) else 0
+            if len(fold) != len(y) or set(fold.tolist()) != set(range(folds)):
+                raise ValueError("fold_of needs one fold index per row, every fold from 0 to its largest used")
         if folds < 2 or min(n_synthetic, n_real) < folds:
             raise ValueError(f"cross-fitting needs folds >= 2 and at least {folds} objects of each class")
-
-        fold = _stratified_folds(y, folds, seed)
+        if fold_of is None:
+            fold = _stratified_folds(y, folds, seed)
         oof = np.empty(len(y))
         for k in range(folds):
             held = fold == k
+            if len(set(y[~held].tolist())) < 2:
+                raise ValueError(f"fold {k}: the other folds need objects of both classes")
             mean, std, w, b = _fit_stacker(x[~held], y[~held], l2)
             oof[held] = ((x[held] - mean) / std) @ w + b
         calibrator = fit_calibrator(calibration, oof, y)
