@@ -267,7 +267,7 @@ def fit_spatial(train: TileSet, epochs: int, settings: TrainSettings, progress: 
     keep = train.labels >= 0
     x, y = train.features[torch.from_numpy(keep)], torch.from_numpy(train.labels[keep].astype(np.float32))
     if len(y) == 0 or y.min() == y.max():
-        raise ValueError(f"{task}: the training data needs both real and fake examples")
+        raise ConfigError(f"{task}: the training data needs both real and fake examples; use fewer --folds or a larger corpus")
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor((y == 0).sum().item() / max((y == 1).sum().item(), 1)))
     optimiser = torch.optim.AdamW(
         [{"params": net.tail.parameters(), "lr": 3e-4}, {"params": net.fc.parameters(), "lr": 1e-3}], weight_decay=1e-4
