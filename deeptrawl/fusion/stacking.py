@@ -132,7 +132,7 @@ class FusionModel:
         n_synthetic, n_real = int(y.sum()), int((~y).sum())
         if fold_of is not None:
             fold = np.asarray(fold_of, dtype=np.int64)
-            folds = int(fold.max()) + 1 if len(fold) == len(y) else 0
+            folds = len(set(fold.tolist()))
             if len(fold) != len(y) or set(fold.tolist()) != set(range(folds)):
                 raise ValueError("fold_of needs one fold index per row, every fold from 0 to its largest used")
         if folds < 2 or min(n_synthetic, n_real) < folds:

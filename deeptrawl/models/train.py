@@ -401,7 +401,8 @@ def fit_all(pool: SplitCache, settings: TrainSettings, progress: Progress, only:
     detector changed, say) cross-fits all three networks again but writes none of them."""
     from deeptrawl.fusion import FusionModel
 
-    pool = pool.subset(pool.kinds != without)
+    if without:  # a subset copies every tile's trunk output: only when something is left out
+        pool = pool.subset(pool.kinds != without)
     fold = group_folds(pool.groups, settings.folds)
     tag = f" (without {without})" if without else ""
     fitted = Fitted({}, {})
