@@ -28,7 +28,7 @@ retrained without it and tested on it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -345,6 +345,9 @@ def cross_fit(name: str, cache: SplitCache, fold: np.ndarray, settings: TrainSet
     that is, and the metrics."""
     checks = _checks(name, settings)
     oof = np.full((checks, len(cache.examples)), np.nan)
+    # Each fold's subsets copy tile features: keep only the ones this network trains on.
+    cache = replace(cache, cnn=cache.cnn if name == "cnn" else cache.cnn.subset(np.zeros(len(cache.examples), bool)),
+                    face=cache.face if name == "face_cnn" else cache.face.subset(np.zeros(len(cache.examples), bool)))
     for f in range(settings.folds):
         held = fold == f
         held_cache = cache.subset(held)
